@@ -1,0 +1,97 @@
+"""Domain values: states, outcomes, contacts and attempts.
+
+Everything here is immutable and free of I/O; transitions live in :mod:`campaigns.retry`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class CampaignState(enum.StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class DialMode(enum.StrEnum):
+    PREVIEW = "preview"
+    PROGRESSIVE = "progressive"
+    PREDICTIVE = "predictive"
+
+
+class ContactState(enum.StrEnum):
+    PENDING = "pending"
+    DIALING = "dialing"
+    RETRY = "retry"
+    # A callback is booked: the callback scheduler, not the ordinary claim, brings it back.
+    CALLBACK = "callback"
+    COMPLETED = "completed"
+    EXHAUSTED = "exhausted"
+    INVALID = "invalid"
+    DNC = "dnc"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATES
+
+    @property
+    def is_queued(self) -> bool:
+        """Waiting in the campaign's queue for its due time."""
+        return self in (ContactState.PENDING, ContactState.RETRY)
+
+
+_FINAL_STATES = frozenset(
+    {ContactState.COMPLETED, ContactState.EXHAUSTED, ContactState.INVALID, ContactState.DNC}
+)
+
+
+class Outcome(enum.StrEnum):
+    """One final outcome per attempt (SPEC section 2)."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    CONGESTION = "congestion"
+    MACHINE = "machine"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+    ABANDONED = "abandoned"
+    # The dialer lost track of the attempt (crash, lost AMI session) and could not learn
+    # what happened: never the contact's fault, so never counted as an attempt.
+    FAILED_SYSTEM = "failed_system"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    campaign_id: int
+    phone: str
+    """E.164, validated: digits after a leading '+', nothing else."""
+    timezone: str
+    state: ContactState
+    due_at: datetime | None
+    priority: int = 0
+    attempts: int = 0
+    """Attempts that count against the campaign's maximum."""
+    dials: int = 0
+    """Every call placed, counted or not."""
+    attributes: dict[str, str] = field(default_factory=dict)
+    last_outcome: Outcome | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: int
+    contact_id: int
+    campaign_id: int
+    phone: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Outcome | None = None
+    counted: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The engine: pacing, claiming due contacts, callback delivery; the service and CLI."""
