@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 _SECRET_KEYS = frozenset({"secret", "password", "token", "authorization"})
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # A secret must never reach a log line, whoever forgets to leave it out.
     for key, value in event.items():
         if key.lower() in _SECRET_KEYS or isinstance(value, SecretStr):

@@ -1,0 +1,591 @@
+"""The SQL store (SQLAlchemy Core, async): SQLite through aiosqlite, PostgreSQL through asyncpg.
+
+Persistence translates, nothing more: rows in, domain values out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from campaigns import tables as t
+from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
+from campaigns.retry import Decision
+from campaigns.spec import Campaign, CampaignSpec
+from campaigns.store import (
+    AddResult,
+    CampaignStats,
+    Conflict,
+    NewContact,
+    NotFound,
+)
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+_ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
+    CampaignState.RUNNING: frozenset({CampaignState.PAUSED, CampaignState.FINISHED}),
+    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
+    CampaignState.FINISHED: frozenset(),
+}
+# SQLSTATEs worth a second try: serialization failure, deadlock, connection lost.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "08006", "08003", "57P01"})
+_TRIES = 4
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine with the pragmas SQLite needs for a service (WAL, foreign keys, waits)."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class SqlStore:
+    """The :class:`campaigns.store.Store` over SQLAlchemy. It does not own ``engine``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str) -> AsyncIterator[SqlStore]:
+        """A store with an engine of its own, disposed on exit."""
+        engine = make_engine(url)
+        try:
+            yield cls(engine)
+        finally:
+            await engine.dispose()
+
+    async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, again on transient errors (the one retry place)."""
+        for attempt in range(1, _TRIES + 1):
+            try:
+                async with self._engine.begin() as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if attempt == _TRIES or not _is_transient(exc):
+                    raise
+                log.warning("store_transient_error", attempt=attempt, error=str(exc.orig))
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # Campaigns
+
+    async def create_campaign(self, spec: CampaignSpec, now: datetime) -> Campaign:
+        try:
+            return await self._tx(lambda conn: _insert_campaign(conn, spec, now))
+        except IntegrityError:
+            raise Conflict(f"a campaign named {spec.name!r} exists already") from None
+
+    async def apply_campaign(self, spec: CampaignSpec, now: datetime) -> tuple[Campaign, bool]:
+        async def work(conn: AsyncConnection) -> tuple[Campaign, bool]:
+            row = (
+                await conn.execute(
+                    sa.update(t.campaigns)
+                    .where(t.campaigns.c.name == spec.name)
+                    .values(spec=spec.model_dump(mode="json"), updated_at=now)
+                    .returning(*t.campaigns.c)
+                )
+            ).one_or_none()
+            if row is not None:
+                return _campaign(row), False
+            return await _insert_campaign(conn, spec, now), True
+
+        return await self._tx(work)
+
+    async def get_campaign(self, ref: int | str) -> Campaign:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(t.campaigns).where(_campaign_ref(ref)))
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"no campaign {ref!r}")
+        return _campaign(row)
+
+    async def list_campaigns(self) -> list[Campaign]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(sa.select(t.campaigns).order_by(t.campaigns.c.id))
+            return [_campaign(row) for row in rows]
+
+    async def set_campaign_state(
+        self, ref: int | str, state: CampaignState, now: datetime
+    ) -> Campaign:
+        async def work(conn: AsyncConnection) -> Campaign:
+            query = sa.select(t.campaigns).where(_campaign_ref(ref))
+            if self._postgres:
+                query = query.with_for_update()
+            row = (await conn.execute(query)).one_or_none()
+            if row is None:
+                raise NotFound(f"no campaign {ref!r}")
+            current = CampaignState(row.state)
+            if current is state:
+                return _campaign(row)
+            if state not in _ALLOWED_MOVES[current]:
+                raise Conflict(
+                    f"campaign {row.name!r} is {current.value}; cannot become {state.value}"
+                )
+            row = (
+                await conn.execute(
+                    sa.update(t.campaigns)
+                    .where(t.campaigns.c.id == row.id)
+                    .values(state=state.value, updated_at=now)
+                    .returning(*t.campaigns.c)
+                )
+            ).one()
+            return _campaign(row)
+
+        return await self._tx(work)
+
+    async def campaign_stats(self, campaign_id: int) -> CampaignStats:
+        c, a = t.contacts.c, t.attempts.c
+        async with self._engine.connect() as conn:
+            states = await conn.execute(
+                sa.select(c.state, sa.func.count())
+                .where(c.campaign_id == campaign_id)
+                .group_by(c.state)
+            )
+            outcomes = await conn.execute(
+                sa.select(a.outcome, sa.func.count())
+                .where(a.campaign_id == campaign_id)
+                .group_by(a.outcome)
+            )
+            by_state = {ContactState(s): n for s, n in states}
+            by_outcome: dict[Outcome, int] = {}
+            open_count = 0
+            for outcome, n in outcomes:
+                if outcome is None:
+                    open_count = n
+                else:
+                    by_outcome[Outcome(outcome)] = n
+        return CampaignStats(by_state, by_outcome, open_count)
+
+    # Contacts
+
+    async def add_contacts(
+        self, campaign_id: int, rows: Sequence[NewContact], now: datetime
+    ) -> AddResult:
+        merged_in_batch = 0
+        unique: dict[str, NewContact] = {}
+        lines_by_phone: dict[str, list[int]] = {}
+        for row in rows:
+            lines_by_phone.setdefault(row.phone, []).append(row.line)
+            first = unique.get(row.phone)
+            if first is None:
+                unique[row.phone] = row
+            else:
+                merged_in_batch += 1
+                unique[row.phone] = NewContact(
+                    first.line, first.phone, first.timezone, {**first.attributes, **row.attributes}
+                )
+        if not unique:
+            return AddResult()
+        phones = list(unique)
+        c = t.contacts.c
+
+        async def work(conn: AsyncConnection) -> AddResult:
+            refused = set(
+                (await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone.in_(phones))))
+                .scalars()
+                .all()
+            )
+            existing = {
+                phone: (contact_id, attributes)
+                for contact_id, phone, attributes in await conn.execute(
+                    sa.select(c.id, c.phone, c.attributes).where(
+                        c.campaign_id == campaign_id, c.phone.in_(phones)
+                    )
+                )
+            }
+            new = [
+                {
+                    "campaign_id": campaign_id,
+                    "phone": row.phone,
+                    "timezone": row.timezone,
+                    "state": ContactState.PENDING.value,
+                    "due_at": now,
+                    "attributes": row.attributes,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for phone, row in unique.items()
+                if phone not in refused and phone not in existing
+            ]
+            changed = [
+                {
+                    "b_id": existing[phone][0],
+                    "b_attributes": {**existing[phone][1], **row.attributes},
+                }
+                for phone, row in unique.items()
+                if phone not in refused
+                and phone in existing
+                and row.attributes.items() - existing[phone][1].items()
+            ]
+            if new:
+                await conn.execute(sa.insert(t.contacts), new)
+            if changed:
+                await conn.execute(
+                    sa.update(t.contacts)
+                    .where(c.id == sa.bindparam("b_id"))
+                    .values(attributes=sa.bindparam("b_attributes"), updated_at=now),
+                    changed,
+                )
+            dnc_lines = sorted(line for phone in refused for line in lines_by_phone[phone])
+            merged = merged_in_batch - sum(len(lines_by_phone[p]) - 1 for p in refused)
+            merged += sum(1 for phone in existing if phone not in refused)
+            return AddResult(len(new), merged, tuple(dnc_lines))
+
+        return await self._tx(work)
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(t.contacts).where(t.contacts.c.id == contact_id))
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"no contact {contact_id}")
+        return _contact(row)
+
+    async def claim_due(
+        self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime
+    ) -> list[Contact]:
+        c = t.contacts.c
+        running = sa.exists().where(
+            t.campaigns.c.id == campaign_id, t.campaigns.c.state == CampaignState.RUNNING.value
+        )
+        picked = (
+            sa.select(c.id)
+            .where(c.campaign_id == campaign_id, c.due_at.isnot(None), c.due_at <= now, running)
+            .order_by(c.priority.desc(), c.due_at, c.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            picked = picked.with_for_update(skip_locked=True)
+        picked_cte = picked.cte("picked")
+        claim = (
+            sa.update(t.contacts)
+            .where(c.id == picked_cte.c.id)
+            .values(
+                state=ContactState.DIALING.value,
+                due_at=None,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                updated_at=now,
+            )
+            .returning(*t.contacts.c)
+        )
+
+        async def work(conn: AsyncConnection) -> list[Contact]:
+            return [_contact(row) for row in await conn.execute(claim)]
+
+        claimed = await self._tx(work)
+        # RETURNING keeps no order; hand them out in queue order.
+        claimed.sort(key=lambda k: (-k.priority, k.id))
+        return claimed
+
+    async def defer(self, contact_id: int, due_at: datetime, owner: str) -> bool:
+        c = t.contacts.c
+
+        async def work(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                sa.update(t.contacts)
+                .where(
+                    c.id == contact_id,
+                    c.state == ContactState.DIALING.value,
+                    c.lease_owner == owner,
+                )
+                .values(
+                    state=_requeued_state(),
+                    due_at=due_at,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=due_at,
+                )
+            )
+            return result.rowcount == 1
+
+        return await self._tx(work)
+
+    async def release_expired_leases(self, now: datetime) -> list[int]:
+        c, a = t.contacts.c, t.attempts.c
+        expired = sa.select(c.id).where(
+            c.lease_expires_at.isnot(None),
+            c.lease_expires_at < now,
+            c.state == ContactState.DIALING.value,
+        )
+        if self._postgres:
+            expired = expired.with_for_update(skip_locked=True)
+
+        async def work(conn: AsyncConnection) -> list[int]:
+            ids = list((await conn.execute(expired)).scalars())
+            if not ids:
+                return []
+            closed = await conn.execute(
+                sa.update(t.attempts)
+                .where(a.contact_id.in_(ids), a.ended_at.is_(None))
+                .values(ended_at=now, outcome=Outcome.FAILED_SYSTEM.value, counted=False)
+                .returning(a.contact_id)
+            )
+            dialled: dict[int, int] = {}
+            for (contact_id,) in closed:
+                dialled[contact_id] = dialled.get(contact_id, 0) + 1
+            # SET sees the old values: the state is derived from the new dial count.
+            dials = c.dials + _case_count(dialled)
+            await conn.execute(
+                sa.update(t.contacts)
+                .where(c.id.in_(ids))
+                .values(
+                    dials=dials,
+                    state=_requeued_state(dials),
+                    due_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
+            return ids
+
+        ids = await self._tx(work)
+        if ids:
+            log.warning("leases_expired", contacts=len(ids))
+        return ids
+
+    # Attempts
+
+    async def start_attempt(
+        self, contact: Contact, owner: str, now: datetime, lease_until: datetime
+    ) -> Attempt:
+        c = t.contacts.c
+
+        async def work(conn: AsyncConnection) -> Attempt:
+            renewed = await conn.execute(
+                sa.update(t.contacts)
+                .where(
+                    c.id == contact.id,
+                    c.state == ContactState.DIALING.value,
+                    c.lease_owner == owner,
+                )
+                .values(lease_expires_at=lease_until, updated_at=now)
+            )
+            if renewed.rowcount != 1:
+                raise Conflict(f"contact {contact.id} is not claimed by {owner}")
+            row = (
+                await conn.execute(
+                    sa.insert(t.attempts)
+                    .values(
+                        contact_id=contact.id,
+                        campaign_id=contact.campaign_id,
+                        phone=contact.phone,
+                        owner=owner,
+                        started_at=now,
+                        counted=False,
+                        detail={},
+                    )
+                    .returning(*t.attempts.c)
+                )
+            ).one()
+            return _attempt(row)
+
+        return await self._tx(work)
+
+    async def finish_attempt(
+        self, attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
+    ) -> bool:
+        a, c = t.attempts.c, t.contacts.c
+
+        async def work(conn: AsyncConnection) -> bool:
+            contact_id = (
+                await conn.execute(
+                    sa.update(t.attempts)
+                    .where(a.id == attempt_id, a.ended_at.is_(None))
+                    .values(ended_at=now, outcome=outcome.value, counted=decision.counted)
+                    .returning(a.contact_id)
+                )
+            ).scalar_one_or_none()
+            if contact_id is None:
+                return False
+            # A contact put on the do-not-call list during the call stays there.
+            await conn.execute(
+                sa.update(t.contacts)
+                .where(c.id == contact_id, c.state == ContactState.DIALING.value)
+                .values(
+                    state=decision.state.value,
+                    due_at=decision.due_at,
+                    priority=decision.priority,
+                    attempts=decision.attempts,
+                    dials=decision.dials,
+                    last_outcome=outcome.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
+            return True
+
+        return await self._tx(work)
+
+    async def open_attempts(self, owner: str) -> list[Attempt]:
+        a = t.attempts.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(t.attempts).where(a.owner == owner, a.ended_at.is_(None)).order_by(a.id)
+            )
+            return [_attempt(row) for row in rows]
+
+    # Do-not-call
+
+    async def dnc_add(self, phones: Sequence[str], reason: str, now: datetime) -> int:
+        unique = sorted(set(phones))
+        c = t.contacts.c
+
+        async def work(conn: AsyncConnection) -> int:
+            known = set(
+                (await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone.in_(unique))))
+                .scalars()
+                .all()
+            )
+            new = [p for p in unique if p not in known]
+            if new:
+                await conn.execute(
+                    sa.insert(t.dnc), [{"phone": p, "reason": reason, "added_at": now} for p in new]
+                )
+            # Queued and booked contacts stop now; a call in progress ends normally and then
+            # keeps the DNC state (see finish_attempt).
+            await conn.execute(
+                sa.update(t.contacts)
+                .where(
+                    c.phone.in_(unique),
+                    c.state.in_(
+                        [
+                            ContactState.PENDING.value,
+                            ContactState.RETRY.value,
+                            ContactState.CALLBACK.value,
+                            ContactState.DIALING.value,
+                        ]
+                    ),
+                )
+                .values(state=ContactState.DNC.value, due_at=None, updated_at=now)
+            )
+            return len(new)
+
+        return await self._tx(work)
+
+    async def dnc_remove(self, phones: Sequence[str]) -> int:
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                sa.delete(t.dnc).where(t.dnc.c.phone.in_(list(set(phones))))
+            )
+            return result.rowcount
+
+        return await self._tx(work)
+
+    async def dnc_contains(self, phone: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone == phone))
+            return found.first() is not None
+
+
+async def _insert_campaign(conn: AsyncConnection, spec: CampaignSpec, now: datetime) -> Campaign:
+    row = (
+        await conn.execute(
+            sa.insert(t.campaigns)
+            .values(
+                name=spec.name,
+                state=CampaignState.DRAFT.value,
+                spec=spec.model_dump(mode="json"),
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*t.campaigns.c)
+        )
+    ).one()
+    return _campaign(row)
+
+
+def _campaign_ref(ref: int | str) -> sa.ColumnElement[bool]:
+    if isinstance(ref, int) or ref.isdigit():
+        return t.campaigns.c.id == int(ref)
+    return t.campaigns.c.name == ref
+
+
+def _requeued_state(dials: sa.ColumnElement[int] = t.contacts.c.dials) -> sa.ColumnElement[str]:
+    """``pending`` if the contact was never dialled, else ``retry``."""
+    return sa.case((dials == 0, ContactState.PENDING.value), else_=ContactState.RETRY.value)
+
+
+def _case_count(counts: dict[int, int]) -> sa.ColumnElement[int]:
+    if not counts:
+        return sa.literal(0)
+    return sa.case(
+        *((t.contacts.c.id == contact_id, n) for contact_id, n in counts.items()), else_=0
+    )
+
+
+def _campaign(row: sa.Row[Any]) -> Campaign:
+    return Campaign(
+        id=row.id,
+        state=CampaignState(row.state),
+        spec=CampaignSpec.model_validate(row.spec),
+        created_at=row.created_at,
+    )
+
+
+def _contact(row: sa.Row[Any]) -> Contact:
+    return Contact(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        phone=row.phone,
+        timezone=row.timezone,
+        state=ContactState(row.state),
+        due_at=row.due_at,
+        priority=row.priority,
+        attempts=row.attempts,
+        dials=row.dials,
+        attributes=dict(row.attributes),
+        last_outcome=Outcome(row.last_outcome) if row.last_outcome else None,
+    )
+
+
+def _attempt(row: sa.Row[Any]) -> Attempt:
+    return Attempt(
+        id=row.id,
+        contact_id=row.contact_id,
+        campaign_id=row.campaign_id,
+        phone=row.phone,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        counted=row.counted,
+        detail=dict(row.detail),
+    )

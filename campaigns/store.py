@@ -1,0 +1,144 @@
+"""The store as the rest of Ringback sees it. Docstrings live here; implementations stay terse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
+from campaigns.retry import Decision
+from campaigns.spec import Campaign, CampaignSpec
+
+
+class StoreError(Exception):
+    """A domain-level refusal from the store; ``code`` is stable, the message is for people."""
+
+    code = "store_error"
+
+
+class NotFound(StoreError):
+    code = "not_found"
+
+
+class Conflict(StoreError):
+    code = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A validated contact-list row, ready to store."""
+
+    line: int
+    phone: str
+    timezone: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    inserted: int = 0
+    merged: int = 0
+    dnc_lines: tuple[int, ...] = ()
+    """Lines refused because the number is on the do-not-call list."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    contacts_by_state: dict[ContactState, int]
+    attempts_by_outcome: dict[Outcome, int]
+    attempts_open: int
+
+
+class Store(Protocol):
+    # Campaigns
+    async def create_campaign(self, spec: CampaignSpec, now: datetime) -> Campaign:
+        """Store a new campaign in ``draft``; :class:`Conflict` if the name is taken."""
+        ...
+
+    async def apply_campaign(self, spec: CampaignSpec, now: datetime) -> tuple[Campaign, bool]:
+        """Create the campaign or replace the settings of the one with that name.
+
+        Returns the campaign and whether it was created. The state is kept.
+        """
+        ...
+
+    async def get_campaign(self, ref: int | str) -> Campaign:
+        """A campaign by id or name; :class:`NotFound` otherwise."""
+        ...
+
+    async def list_campaigns(self) -> list[Campaign]: ...
+
+    async def set_campaign_state(
+        self, ref: int | str, state: CampaignState, now: datetime
+    ) -> Campaign:
+        """Move a campaign to ``state``; :class:`Conflict` when the move is not allowed."""
+        ...
+
+    async def campaign_stats(self, campaign_id: int) -> CampaignStats: ...
+
+    # Contacts
+    async def add_contacts(
+        self, campaign_id: int, rows: Sequence[NewContact], now: datetime
+    ) -> AddResult:
+        """Insert rows as ``pending`` contacts due ``now``, in one transaction.
+
+        A number already in the campaign is merged: its attributes are updated with the
+        row's, its state and history are kept. A number on the do-not-call list is refused.
+        """
+        ...
+
+    async def get_contact(self, contact_id: int) -> Contact: ...
+
+    async def claim_due(
+        self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime
+    ) -> list[Contact]:
+        """Hand out up to ``limit`` due contacts of a running campaign and mark them ``dialing``.
+
+        Highest priority first, then earliest due. Atomic: two claimers, in one process or
+        in several sharing a PostgreSQL database, never receive the same contact
+        (``FOR UPDATE SKIP LOCKED`` there; SQLite serialises writers). The lease lets
+        another process reclaim the contact if this one dies.
+        """
+        ...
+
+    async def defer(self, contact_id: int, due_at: datetime, owner: str) -> bool:
+        """Put a claimed contact back in the queue untouched (e.g. outside calling hours)."""
+        ...
+
+    async def release_expired_leases(self, now: datetime) -> list[int]:
+        """Requeue contacts whose lease ran out (their dialer died) without counting a call.
+
+        Their open attempts are closed as ``failed_system``. Returns the contact ids.
+        """
+        ...
+
+    # Attempts
+    async def start_attempt(
+        self, contact: Contact, owner: str, now: datetime, lease_until: datetime
+    ) -> Attempt:
+        """Record an attempt before its call is placed; renews the contact's lease."""
+        ...
+
+    async def finish_attempt(
+        self, attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
+    ) -> bool:
+        """Close the attempt with its outcome and apply ``decision`` to its contact, atomically.
+
+        Exactly once: returns False (and changes nothing) if the attempt was already closed.
+        """
+        ...
+
+    async def open_attempts(self, owner: str) -> list[Attempt]:
+        """Attempts of ``owner`` with no outcome yet (crash recovery)."""
+        ...
+
+    # Do-not-call
+    async def dnc_add(self, phones: Sequence[str], reason: str, now: datetime) -> int:
+        """Add numbers; contacts with them that are not final become ``dnc``. Returns new ones."""
+        ...
+
+    async def dnc_remove(self, phones: Sequence[str]) -> int: ...
+
+    async def dnc_contains(self, phone: str) -> bool: ...

@@ -1,0 +1,313 @@
+"""The database schema (SQLAlchemy Core). Only the store and the migrations import this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _ts(name: str, nullable: bool = False, **kw: Any) -> sa.Column[datetime]:
+    return sa.Column(name, UtcDateTime(), nullable=nullable, **kw)
+
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("spec", Json, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "campaign_id", sa.Integer, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # Set only while the contact is queued (pending/retry): the claim index is partial on it.
+    _ts("due_at", nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("dials", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attributes", Json, nullable=False),
+    sa.Column("last_outcome", sa.String(16), nullable=True),
+    sa.Column("lease_owner", sa.String(100), nullable=True),
+    _ts("lease_expires_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.UniqueConstraint("campaign_id", "phone"),
+)
+sa.Index(
+    "ix_contacts_queue",
+    contacts.c.campaign_id,
+    contacts.c.priority.desc(),
+    contacts.c.due_at,
+    contacts.c.id,
+    sqlite_where=contacts.c.due_at.isnot(None),
+    postgresql_where=contacts.c.due_at.isnot(None),
+)
+sa.Index(
+    "ix_contacts_lease",
+    contacts.c.lease_expires_at,
+    sqlite_where=contacts.c.lease_expires_at.isnot(None),
+    postgresql_where=contacts.c.lease_expires_at.isnot(None),
+)
+sa.Index("ix_contacts_campaign_state", contacts.c.campaign_id, contacts.c.state)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "contact_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("owner", sa.String(100), nullable=False),
+    _ts("started_at"),
+    _ts("ended_at", nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("counted", sa.Boolean, nullable=False),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=True),
+    sa.Column("detail", Json, nullable=False),
+)
+sa.Index("ix_attempts_campaign_started", attempts.c.campaign_id, attempts.c.started_at)
+sa.Index(
+    "ix_attempts_open",
+    attempts.c.owner,
+    sqlite_where=attempts.c.ended_at.is_(None),
+    postgresql_where=attempts.c.ended_at.is_(None),
+)
+
+dnc = sa.Table(
+    "dnc",
+    metadata,
+    sa.Column("phone", sa.String(20), primary_key=True),
+    sa.Column("reason", sa.String(200), nullable=False, server_default=""),
+    _ts("added_at"),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=True, unique=True),
+    sa.Column("extension", sa.String(100), nullable=True),
+    _ts("created_at"),
+)
+
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "contact_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("booked_by", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
+    # NULL: for all agents.
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=True),
+    _ts("due_at"),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    _ts("reserved_until", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+sa.Index("ix_callbacks_state_due", callbacks.c.state, callbacks.c.due_at)
+sa.Index("ix_callbacks_owner", callbacks.c.owner_id, callbacks.c.state)
+
+wrapup_categories = sa.Table(
+    "wrapup_categories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("multi_choice", sa.Boolean, nullable=False),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+wrapup_topics = sa.Table(
+    "wrapup_topics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "category_id",
+        sa.Integer,
+        sa.ForeignKey("wrapup_categories.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("script", sa.Text, nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("category_id", "name"),
+)
+
+end_reasons = sa.Table(
+    "end_reasons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("close_by_default", sa.Boolean, nullable=False),
+    sa.Column("followup_queue", sa.String(100), nullable=False, server_default="general"),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+interactions = sa.Table(
+    "interactions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False, index=True),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=False),
+    sa.Column("contact_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
+    sa.Column("campaign_id", sa.Integer, nullable=True),
+    sa.Column("attempt_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
+    _ts("started_at"),
+    _ts("ended_at", nullable=True),
+    _ts("wrapped_up_at", nullable=True),
+    sa.Column("end_reason_id", sa.Integer, sa.ForeignKey("end_reasons.id"), nullable=True),
+    sa.Column("end_description", sa.Text, nullable=False, server_default=""),
+    sa.Column("closed", sa.Boolean, nullable=True),
+    sa.Column("followup_queue", sa.String(100), nullable=True),
+)
+
+registrations = sa.Table(
+    "registrations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "interaction_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("interactions.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("campaign_id", sa.Integer, nullable=True),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("feedback", sa.String(16), nullable=True),
+    sa.Column("automatic", sa.Boolean, nullable=False),
+    _ts("created_at"),
+)
+sa.Index("ix_registrations_created", registrations.c.created_at)
+
+registration_topics = sa.Table(
+    "registration_topics",
+    metadata,
+    sa.Column(
+        "registration_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("registrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("topic_id", sa.Integer, sa.ForeignKey("wrapup_topics.id"), primary_key=True),
+)
+
+case_types = sa.Table(
+    "case_types",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("department", sa.String(100), nullable=False),
+    sa.Column("mandatory_fields", Json, nullable=False),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("type_id", sa.Integer, sa.ForeignKey("case_types.id"), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("department", sa.String(100), nullable=False),
+    sa.Column("creator_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False, index=True),
+    sa.Column("taken_by", sa.String(100), nullable=True),
+    sa.Column(
+        "interaction_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("interactions.id"),
+        nullable=True,
+    ),
+    sa.Column("fields", Json, nullable=False),
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+case_actions = sa.Table(
+    "case_actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "case_id",
+        sa.Integer,
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("detail", Json, nullable=False),
+    _ts("at"),
+)

@@ -1,0 +1,259 @@
+"""The store contract, run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.retry import decide
+from campaigns.spec import CampaignSpec
+from campaigns.sqlstore import SqlStore
+from campaigns.store import Conflict, NewContact, NotFound
+from tests.conftest import NOW
+
+LEASE = NOW + timedelta(minutes=5)
+
+
+def rows(*phones: str, start_line: int = 2) -> list[NewContact]:
+    return [
+        NewContact(start_line + i, phone, "Europe/Oslo", {"name": f"n{i}"})
+        for i, phone in enumerate(phones)
+    ]
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+4741{i:06d}" for i in range(n)]
+
+
+async def running_campaign(store: SqlStore, name: str = "spring") -> int:
+    campaign = await store.create_campaign(CampaignSpec(name=name), NOW)
+    await store.set_campaign_state(campaign.id, CampaignState.RUNNING, NOW)
+    return campaign.id
+
+
+async def test_campaign_create_get_and_duplicate_name(store: SqlStore) -> None:
+    """A campaign is stored in draft, found by id and name, and its name is unique."""
+    created = await store.create_campaign(CampaignSpec(name="spring", description="x"), NOW)
+    assert created.state is CampaignState.DRAFT
+    assert (await store.get_campaign(created.id)).spec == created.spec
+    assert (await store.get_campaign("spring")).id == created.id
+    with pytest.raises(Conflict):
+        await store.create_campaign(CampaignSpec(name="spring"), NOW)
+    with pytest.raises(NotFound):
+        await store.get_campaign("autumn")
+
+
+async def test_apply_campaign_creates_then_updates_keeping_state(store: SqlStore) -> None:
+    """Applying a spec twice creates once, then replaces settings and keeps the state."""
+    first, created = await store.apply_campaign(CampaignSpec(name="c1"), NOW)
+    assert created
+    await store.set_campaign_state(first.id, CampaignState.RUNNING, NOW)
+    second, created = await store.apply_campaign(
+        CampaignSpec(name="c1", callback_reservation_minutes=5), NOW
+    )
+    assert not created
+    assert second.id == first.id
+    assert second.state is CampaignState.RUNNING
+    assert second.spec.callback_reservation_minutes == 5
+
+
+async def test_campaign_state_moves(store: SqlStore) -> None:
+    """Draft runs, running pauses and resumes, finished is final."""
+    cid = (await store.create_campaign(CampaignSpec(name="c"), NOW)).id
+    with pytest.raises(Conflict):
+        await store.set_campaign_state(cid, CampaignState.PAUSED, NOW)
+    for state in (CampaignState.RUNNING, CampaignState.PAUSED, CampaignState.RUNNING):
+        assert (await store.set_campaign_state(cid, state, NOW)).state is state
+    await store.set_campaign_state(cid, CampaignState.FINISHED, NOW)
+    with pytest.raises(Conflict):
+        await store.set_campaign_state(cid, CampaignState.RUNNING, NOW)
+
+
+async def test_add_contacts_merges_duplicates_and_refuses_dnc(store: SqlStore) -> None:
+    """Duplicates in the batch and in the campaign merge; do-not-call numbers are refused."""
+    cid = await running_campaign(store)
+    await store.dnc_add(["+4741000009"], "asked", NOW)
+    first = await store.add_contacts(cid, rows("+4741000001", "+4741000002"), NOW)
+    assert (first.inserted, first.merged, first.dnc_lines) == (2, 0, ())
+    batch = [
+        NewContact(2, "+4741000002", "Europe/Oslo", {"account": "A1"}),
+        NewContact(3, "+4741000003", "Europe/Oslo", {"name": "x"}),
+        NewContact(4, "+4741000003", "Europe/Oslo", {"account": "B"}),
+        NewContact(5, "+4741000009", "Europe/Oslo", {}),
+    ]
+    second = await store.add_contacts(cid, batch, NOW)
+    assert (second.inserted, second.merged, second.dnc_lines) == (1, 2, (5,))
+    stats = await store.campaign_stats(cid)
+    assert stats.contacts_by_state == {ContactState.PENDING: 3}
+    claimed = await store.claim_due(cid, 10, NOW, "me", LEASE)
+    by_phone = {k.phone: k for k in claimed}
+    assert by_phone["+4741000002"].attributes == {"name": "n1", "account": "A1"}
+    assert by_phone["+4741000003"].attributes == {"name": "x", "account": "B"}
+
+
+async def test_claim_orders_by_priority_then_due_and_marks_dialing(store: SqlStore) -> None:
+    """Claims hand out due contacts, priority first, and never the same one twice."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(5)), NOW - timedelta(minutes=1))
+    await store.add_contacts(cid, rows("+4799999999"), NOW + timedelta(hours=1))
+    first = await store.claim_due(cid, 2, NOW, "me", LEASE)
+    assert [k.phone for k in first] == numbers(2)
+    assert all(k.state is ContactState.DIALING and k.due_at is None for k in first)
+    # An abandoned call comes back with priority ahead of older contacts.
+    attempt = await store.start_attempt(first[1], "me", NOW, LEASE)
+    spec = CampaignSpec(name="x")
+    decision = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.ABANDONED,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone="Europe/Oslo",
+        now=NOW - timedelta(minutes=1),
+    )
+    assert await store.finish_attempt(attempt.id, Outcome.ABANDONED, decision, NOW)
+    rest = await store.claim_due(cid, 10, NOW, "me", LEASE)
+    assert [k.phone for k in rest] == [numbers(5)[1], *numbers(5)[2:]]
+    assert await store.claim_due(cid, 10, NOW, "me", LEASE) == []
+
+
+async def test_claim_needs_a_running_campaign(store: SqlStore) -> None:
+    """A paused campaign hands out nothing."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(3)), NOW)
+    await store.set_campaign_state(cid, CampaignState.PAUSED, NOW)
+    assert await store.claim_due(cid, 10, NOW, "me", LEASE) == []
+    await store.set_campaign_state(cid, CampaignState.RUNNING, NOW)
+    assert len(await store.claim_due(cid, 10, NOW, "me", LEASE)) == 3
+
+
+async def test_finish_attempt_is_exactly_once(store: SqlStore) -> None:
+    """A second settlement of the same attempt changes nothing."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    attempt = await store.start_attempt(contact, "me", NOW, LEASE)
+    assert [a.id for a in await store.open_attempts("me")] == [attempt.id]
+    spec = CampaignSpec(name="x")
+    busy = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.BUSY,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone=contact.timezone,
+        now=NOW,
+    )
+    assert await store.finish_attempt(attempt.id, Outcome.BUSY, busy, NOW)
+    answered = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.ANSWERED,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone=contact.timezone,
+        now=NOW,
+    )
+    assert not await store.finish_attempt(attempt.id, Outcome.ANSWERED, answered, NOW)
+    after = await store.get_contact(contact.id)
+    assert after.state is ContactState.RETRY
+    assert (after.attempts, after.dials, after.last_outcome) == (1, 1, Outcome.BUSY)
+    assert after.due_at == NOW + timedelta(minutes=10)
+    assert await store.open_attempts("me") == []
+    stats = await store.campaign_stats(cid)
+    assert stats.attempts_by_outcome == {Outcome.BUSY: 1}
+
+
+async def test_start_attempt_requires_the_lease(store: SqlStore) -> None:
+    """Only the claimer may place a call for a claimed contact."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    with pytest.raises(Conflict):
+        await store.start_attempt(contact, "someone-else", NOW, LEASE)
+
+
+async def test_defer_puts_a_claimed_contact_back(store: SqlStore) -> None:
+    """A deferred contact is queued again at the new time, with nothing counted."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    later = NOW + timedelta(hours=2)
+    assert not await store.defer(contact.id, later, "other")
+    assert await store.defer(contact.id, later, "me")
+    after = await store.get_contact(contact.id)
+    assert (after.state, after.due_at, after.dials) == (ContactState.PENDING, later, 0)
+    assert await store.claim_due(cid, 1, NOW, "me", LEASE) == []
+    assert len(await store.claim_due(cid, 1, later, "me", LEASE)) == 1
+
+
+async def test_expired_leases_are_requeued_without_counting(store: SqlStore) -> None:
+    """A dead dialer's contacts come back; its open attempts close as failed_system."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001", "+4741000002"), NOW)
+    first, second = await store.claim_due(cid, 2, NOW, "dead", LEASE)
+    await store.start_attempt(first, "dead", NOW, LEASE)
+    assert await store.release_expired_leases(LEASE) == []
+    released = await store.release_expired_leases(LEASE + timedelta(seconds=1))
+    assert sorted(released) == sorted([first.id, second.id])
+    one = await store.get_contact(first.id)
+    two = await store.get_contact(second.id)
+    assert (one.state, one.attempts, one.dials) == (ContactState.RETRY, 0, 1)
+    assert (two.state, two.attempts, two.dials) == (ContactState.PENDING, 0, 0)
+    stats = await store.campaign_stats(cid)
+    assert stats.attempts_by_outcome == {Outcome.FAILED_SYSTEM: 1}
+    assert stats.attempts_open == 0
+
+
+async def test_dnc_add_stops_contacts_and_remove(store: SqlStore) -> None:
+    """Numbers put on the do-not-call list stop being dialled, also mid-call."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001", "+4741000002"), NOW)
+    (calling,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    attempt = await store.start_attempt(calling, "me", NOW, LEASE)
+    assert await store.dnc_add(["+4741000001", "+4741000002", "+4741000002"], "law", NOW) == 2
+    assert await store.dnc_add(["+4741000001"], "law", NOW) == 0
+    assert await store.dnc_contains("+4741000002")
+    assert await store.claim_due(cid, 5, NOW, "me", LEASE) == []
+    spec = CampaignSpec(name="x")
+    decision = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.NO_ANSWER,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone="Europe/Oslo",
+        now=NOW,
+    )
+    assert await store.finish_attempt(attempt.id, Outcome.NO_ANSWER, decision, NOW)
+    assert (await store.get_contact(calling.id)).state is ContactState.DNC
+    assert await store.dnc_remove(["+4741000002"]) == 1
+    assert not await store.dnc_contains("+4741000002")
+
+
+async def _claim_all(engine: AsyncEngine, cid: int, owner: str, found: list[int]) -> None:
+    store = SqlStore(engine)
+    while batch := await store.claim_due(cid, 7, NOW, owner, LEASE):
+        found.extend(k.id for k in batch)
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_concurrent_claimers_never_share_a_contact(engine: AsyncEngine) -> None:
+    """Four claimers on separate connections drain 2,000 contacts with no contact twice."""
+    store = SqlStore(engine)
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(2000)), NOW)
+    found: list[list[int]] = [[] for _ in range(4)]
+    async with asyncio.timeout(60):
+        await asyncio.gather(
+            *(_claim_all(engine, cid, f"dialer-{i}", found[i]) for i in range(4))
+        )
+    everything = [cid for part in found for cid in part]
+    assert len(everything) == 2000
+    assert len(set(everything)) == 2000
+    assert sum(1 for part in found if part) >= 2, "claims were not interleaved"
