@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:20:01.842112
+Create Date: 2026-11-22 22:22:35.523977
 """
 
 from collections.abc import Sequence
