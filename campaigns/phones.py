@@ -22,9 +22,9 @@ from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 # Anything longer than this many characters is refused before parsing.
 MAX_RAW_LENGTH = 64
 
-_PUNCTUATION = frozenset(" -.()/\u00a0")
-_DIGITS = frozenset("0123456789")
-_ALLOWED = _PUNCTUATION | _DIGITS
+_SPACES = " \u00a0"
+_PUNCTUATION = frozenset("-.()/" + _SPACES)
+_ALLOWED = _PUNCTUATION | frozenset("0123456789+")
 # Control characters and the Unicode line/paragraph separators, which some tools
 # treat as line breaks.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
@@ -87,27 +87,36 @@ def _check_zone(name: str) -> None:
 
 
 def _parse(raw: str, region: str) -> PhoneNumber:
-    text = raw.strip()
+    # The raw text, before any stripping: str.strip() would hide a trailing CR/LF.
+    if not _ALLOWED.issuperset(raw):
+        raise PhoneError(_classify(raw), raw, region)
+    text = raw.strip(_SPACES)
     if not text:
         raise PhoneError(PhoneReason.EMPTY, raw, region)
-    body = text[1:] if text[0] == "+" else text
-    if not _ALLOWED.issuperset(body):
-        raise PhoneError(_classify(text), raw, region)
+    plus = text.find("+")
+    if plus >= 0 and (text.count("+") > 1 or not _PUNCTUATION.issuperset(text[:plus])):
+        raise PhoneError(PhoneReason.CHARACTERS, raw, region)
     if len(text) > MAX_RAW_LENGTH:
         raise PhoneError(PhoneReason.TOO_LONG, raw, region)
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
         reason = _PARSE_REASONS.get(exc.error_type, PhoneReason.INVALID)
+        # phonenumbers wants 2 digits before it calls anything a number; "1" is too short.
+        if exc.error_type == NumberParseException.NOT_A_NUMBER and 0 < _digits(text) < 3:
+            reason = PhoneReason.TOO_SHORT
         raise PhoneError(reason, raw, region) from exc
     if not phonenumbers.is_valid_number(number):
         raise PhoneError(_invalid_reason(number), raw, region)
     return number
 
 
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
 def _classify(text: str) -> PhoneReason:
     """The reason for a number holding a character outside digits and punctuation."""
-    # The whole string, whitespace included: strip() would hide a trailing CR/LF.
     if any(unicodedata.category(c) in _CONTROL_CATEGORIES for c in text):
         return PhoneReason.CONTROL
     if any(c.isalpha() for c in text):
