@@ -28,7 +28,7 @@ import io
 import os
 import stat
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -157,7 +157,7 @@ class ContactFile:
 
 def iter_batches(
     path: str | os.PathLike[str], options: ImportOptions | None = None
-) -> Iterator[Batch]:
+) -> Generator[Batch, None, None]:
     """Check the whole file, then yield its batches; raises :class:`ImportFileError`."""
     options = options or ImportOptions()
     yield from read_batches(inspect_file(path, options), options)
@@ -171,7 +171,7 @@ def inspect_file(path: str | os.PathLike[str], options: ImportOptions) -> Contac
     return ContactFile(Path(path), size, delimiter, columns, phone_column, timezone_column)
 
 
-def read_batches(contact_file: ContactFile, options: ImportOptions) -> Iterator[Batch]:
+def read_batches(contact_file: ContactFile, options: ImportOptions) -> Generator[Batch, None, None]:
     """Yield the batches of a file that passed :func:`inspect_file`, in file order."""
     if options.workers == 0:
         for chunk in _chunks(contact_file, options.batch_size):
