@@ -165,6 +165,12 @@ callbacks = sa.Table(
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
     sa.Column("state", sa.String(16), nullable=False),
     _ts("reserved_until", nullable=True),
+    sa.Column(
+        "interaction_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("interactions.id"),
+        nullable=True,
+    ),
     _ts("created_at"),
     _ts("updated_at"),
 )
@@ -230,6 +236,23 @@ interactions = sa.Table(
     sa.Column("end_description", sa.Text, nullable=False, server_default=""),
     sa.Column("closed", sa.Boolean, nullable=True),
     sa.Column("followup_queue", sa.String(100), nullable=True),
+    # Set when the call ends and a countdown applies; cleared when the agent extends.
+    _ts("wrapup_deadline", nullable=True),
+    sa.Column("wrapup_extended", sa.Boolean, nullable=False),
+    sa.Column("registration_required", sa.Boolean, nullable=False),
+)
+sa.Index(
+    "ix_interactions_wrapup_due",
+    interactions.c.wrapup_deadline,
+    sqlite_where=interactions.c.wrapped_up_at.is_(None),
+    postgresql_where=interactions.c.wrapped_up_at.is_(None),
+)
+sa.Index(
+    "ix_interactions_followup",
+    interactions.c.followup_queue,
+    interactions.c.id,
+    sqlite_where=interactions.c.followup_queue.isnot(None),
+    postgresql_where=interactions.c.followup_queue.isnot(None),
 )
 
 registrations = sa.Table(
@@ -251,6 +274,9 @@ registrations = sa.Table(
     _ts("created_at"),
 )
 sa.Index("ix_registrations_created", registrations.c.created_at)
+sa.Index(
+    "ix_registrations_campaign_created", registrations.c.campaign_id, registrations.c.created_at
+)
 
 registration_topics = sa.Table(
     "registration_topics",
@@ -291,9 +317,12 @@ cases = sa.Table(
         nullable=True,
     ),
     sa.Column("fields", Json, nullable=False),
+    sa.Column("comments", sa.Text, nullable=False, server_default=""),
+    sa.Column("phone", sa.String(32), nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
 )
+sa.Index("ix_cases_department_status", cases.c.department, cases.c.status)
 
 case_actions = sa.Table(
     "case_actions",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:22:35.523977
+Create Date: 2026-11-22 22:24:56.255546
 """
 
 from collections.abc import Sequence
@@ -147,6 +147,9 @@ def upgrade() -> None:
         sa.Column("end_description", sa.Text(), server_default="", nullable=False),
         sa.Column("closed", sa.Boolean(), nullable=True),
         sa.Column("followup_queue", sa.String(length=100), nullable=True),
+        sa.Column("wrapup_deadline", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("wrapup_extended", sa.Boolean(), nullable=False),
+        sa.Column("registration_required", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_interactions_agent_id_agents")
         ),
@@ -159,6 +162,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_interactions_agent_id"), ["agent_id"], unique=False)
+        batch_op.create_index(
+            "ix_interactions_followup",
+            ["followup_queue", "id"],
+            unique=False,
+            sqlite_where=sa.text("followup_queue IS NOT NULL"),
+            postgresql_where=sa.text("followup_queue IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_interactions_wrapup_due",
+            ["wrapup_deadline"],
+            unique=False,
+            sqlite_where=sa.text("wrapped_up_at IS NULL"),
+            postgresql_where=sa.text("wrapped_up_at IS NULL"),
+        )
 
     op.create_table(
         "wrapup_categories",
@@ -234,6 +251,9 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), server_default="", nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reserved_until", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "interaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -247,6 +267,11 @@ def upgrade() -> None:
             ["contacts.id"],
             name=op.f("fk_callbacks_contact_id_contacts"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["interaction_id"],
+            ["interactions.id"],
+            name=op.f("fk_callbacks_interaction_id_interactions"),
         ),
         sa.ForeignKeyConstraint(
             ["owner_id"], ["agents.id"], name=op.f("fk_callbacks_owner_id_agents")
@@ -275,6 +300,8 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("comments", sa.Text(), server_default="", nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=True),
         sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -292,6 +319,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_creator_id"), ["creator_id"], unique=False)
+        batch_op.create_index("ix_cases_department_status", ["department", "status"], unique=False)
 
     op.create_table(
         "registrations",
@@ -317,6 +345,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("interaction_id", name=op.f("uq_registrations_interaction_id")),
     )
     with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_registrations_campaign_created", ["campaign_id", "created_at"], unique=False
+        )
         batch_op.create_index("ix_registrations_created", ["created_at"], unique=False)
 
     op.create_table(
@@ -396,9 +427,11 @@ def downgrade() -> None:
     op.drop_table("wrapup_topics")
     with op.batch_alter_table("registrations", schema=None) as batch_op:
         batch_op.drop_index("ix_registrations_created")
+        batch_op.drop_index("ix_registrations_campaign_created")
 
     op.drop_table("registrations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_department_status")
         batch_op.drop_index(batch_op.f("ix_cases_creator_id"))
 
     op.drop_table("cases")
@@ -419,6 +452,16 @@ def downgrade() -> None:
     op.drop_table("attempts")
     op.drop_table("wrapup_categories")
     with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_interactions_wrapup_due",
+            sqlite_where=sa.text("wrapped_up_at IS NULL"),
+            postgresql_where=sa.text("wrapped_up_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_interactions_followup",
+            sqlite_where=sa.text("followup_queue IS NOT NULL"),
+            postgresql_where=sa.text("followup_queue IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_interactions_agent_id"))
 
     op.drop_table("interactions")
