@@ -383,22 +383,31 @@ def _read_header(
     path: str | os.PathLike[str], options: ImportOptions
 ) -> tuple[str, tuple[str, ...], str, str | None]:
     try:
-        with open(path, encoding="utf-8-sig", newline="") as text:
-            first = ""
+        with open(path, "rb") as raw:
+            first = b""
+            offset = 0
             while not first.strip():
-                first = text.readline(_HEADER_LIMIT)
+                offset += len(first)
+                first = raw.readline(_HEADER_LIMIT)
                 if not first:
                     raise ImportFileError(path, "empty file: no header line")
-                if "\0" in first:
-                    raise ImportFileError(path, "binary file, not CSV text")
-            delimiter = ";" if first.count(";") > first.count(",") else ","
-            fields = next(csv.reader([first], delimiter=delimiter), [])
+                if offset == 0 and first.startswith(codecs.BOM_UTF8):
+                    first = first[len(codecs.BOM_UTF8) :]
+                    offset = len(codecs.BOM_UTF8)
+        if b"\0" in first:
+            raise ImportFileError(path, "binary file, not CSV text")
+        header = first.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ImportFileError(path, "not UTF-8 text (undecodable header line)") from exc
-    except csv.Error as exc:
-        raise ImportFileError(path, f"unreadable header line: {exc}") from exc
+        raise ImportFileError(
+            path, f"not UTF-8 text (undecodable byte near offset {offset + exc.start})"
+        ) from exc
     except OSError as exc:
         raise ImportFileError(path, f"cannot read the file: {exc.strerror}") from exc
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    try:
+        fields = next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise ImportFileError(path, f"unreadable header line: {exc}") from exc
     columns = tuple(field.strip() for field in fields)
     named = [c for c in columns if c]
     if not named:
