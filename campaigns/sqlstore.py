@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from campaigns import tables as t
+from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
@@ -25,7 +26,6 @@ from campaigns.store import (
     AddResult,
     CampaignStats,
     Conflict,
-    NewContact,
     NotFound,
 )
 
@@ -194,10 +194,10 @@ class SqlStore:
     # Contacts
 
     async def add_contacts(
-        self, campaign_id: int, rows: Sequence[NewContact], now: datetime
+        self, campaign_id: int, rows: Sequence[ContactRow], now: datetime
     ) -> AddResult:
         merged_in_batch = 0
-        unique: dict[str, NewContact] = {}
+        unique: dict[str, ContactRow] = {}
         lines_by_phone: dict[str, list[int]] = {}
         for row in rows:
             lines_by_phone.setdefault(row.phone, []).append(row.line)
@@ -206,7 +206,7 @@ class SqlStore:
                 unique[row.phone] = row
             else:
                 merged_in_batch += 1
-                unique[row.phone] = NewContact(
+                unique[row.phone] = ContactRow(
                     first.line, first.phone, first.timezone, {**first.attributes, **row.attributes}
                 )
         if not unique:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
@@ -24,16 +25,6 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     code = "conflict"
-
-
-@dataclass(frozen=True, slots=True)
-class NewContact:
-    """A validated contact-list row, ready to store."""
-
-    line: int
-    phone: str
-    timezone: str
-    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +71,7 @@ class Store(Protocol):
 
     # Contacts
     async def add_contacts(
-        self, campaign_id: int, rows: Sequence[NewContact], now: datetime
+        self, campaign_id: int, rows: Sequence[ContactRow], now: datetime
     ) -> AddResult:
         """Insert rows as ``pending`` contacts due ``now``, in one transaction.
 

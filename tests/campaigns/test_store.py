@@ -8,19 +8,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaigns.importer import ContactRow
 from campaigns.model import CampaignState, ContactState, Outcome
 from campaigns.retry import decide
 from campaigns.spec import CampaignSpec
 from campaigns.sqlstore import SqlStore
-from campaigns.store import Conflict, NewContact, NotFound
+from campaigns.store import Conflict, NotFound
 from tests.conftest import NOW
 
 LEASE = NOW + timedelta(minutes=5)
 
 
-def rows(*phones: str, start_line: int = 2) -> list[NewContact]:
+def rows(*phones: str, start_line: int = 2) -> list[ContactRow]:
     return [
-        NewContact(start_line + i, phone, "Europe/Oslo", {"name": f"n{i}"})
+        ContactRow(start_line + i, phone, "Europe/Oslo", {"name": f"n{i}"})
         for i, phone in enumerate(phones)
     ]
 
@@ -80,10 +81,10 @@ async def test_add_contacts_merges_duplicates_and_refuses_dnc(store: SqlStore) -
     first = await store.add_contacts(cid, rows("+4741000001", "+4741000002"), NOW)
     assert (first.inserted, first.merged, first.dnc_lines) == (2, 0, ())
     batch = [
-        NewContact(2, "+4741000002", "Europe/Oslo", {"account": "A1"}),
-        NewContact(3, "+4741000003", "Europe/Oslo", {"name": "x"}),
-        NewContact(4, "+4741000003", "Europe/Oslo", {"account": "B"}),
-        NewContact(5, "+4741000009", "Europe/Oslo", {}),
+        ContactRow(2, "+4741000002", "Europe/Oslo", {"account": "A1"}),
+        ContactRow(3, "+4741000003", "Europe/Oslo", {"name": "x"}),
+        ContactRow(4, "+4741000003", "Europe/Oslo", {"account": "B"}),
+        ContactRow(5, "+4741000009", "Europe/Oslo", {}),
     ]
     second = await store.add_contacts(cid, batch, NOW)
     assert (second.inserted, second.merged, second.dnc_lines) == (1, 2, (5,))
@@ -250,9 +251,7 @@ async def test_concurrent_claimers_never_share_a_contact(engine: AsyncEngine) ->
     await store.add_contacts(cid, rows(*numbers(2000)), NOW)
     found: list[list[int]] = [[] for _ in range(4)]
     async with asyncio.timeout(60):
-        await asyncio.gather(
-            *(_claim_all(engine, cid, f"dialer-{i}", found[i]) for i in range(4))
-        )
+        await asyncio.gather(*(_claim_all(engine, cid, f"dialer-{i}", found[i]) for i in range(4)))
     everything = [cid for part in found for cid in part]
     assert len(everything) == 2000
     assert len(set(everything)) == 2000

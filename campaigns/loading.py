@@ -1,0 +1,110 @@
+"""Loading a contact list into a campaign: the importer's batches, written by the store.
+
+Shared by the CLI and the HTTP API. Parsing runs in a thread (and, with workers, in
+processes) while the event loop writes the previous batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from campaigns.importer import Batch, ImportOptions, inspect_file, read_batches
+from campaigns.store import Store
+
+DNC_REASON = "on the do-not-call list"
+
+
+@dataclass(slots=True)
+class LoadSummary:
+    lines: int = 0
+    imported: int = 0
+    merged: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    bytes_read: int = 0
+    size: int = 0
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+
+Progress = Callable[[LoadSummary], None]
+
+_DONE = object()
+
+
+async def load_contacts(
+    store: Store,
+    campaign_id: int,
+    path: Path,
+    options: ImportOptions,
+    now: datetime,
+    *,
+    errors_path: Path | None = None,
+    on_progress: Progress | None = None,
+) -> LoadSummary:
+    """Import ``path`` into the campaign; raises ``ImportFileError`` before writing anything.
+
+    Every refused row, with its line number and reason, goes to ``errors_path`` if given.
+    """
+    contact_file = await asyncio.to_thread(inspect_file, path, options)
+    summary = LoadSummary(size=contact_file.size)
+    batches = read_batches(contact_file, options)
+    # One batch parsed ahead of the one being written; memory stays flat.
+    ahead: asyncio.Queue[Batch | object] = asyncio.Queue(maxsize=1)
+    loop = asyncio.get_running_loop()
+
+    stop = threading.Event()
+
+    def produce(source: Iterator[Batch]) -> None:
+        try:
+            for batch in source:
+                if stop.is_set():
+                    break
+                asyncio.run_coroutine_threadsafe(ahead.put(batch), loop).result()
+        finally:
+            asyncio.run_coroutine_threadsafe(ahead.put(_DONE), loop).result()
+
+    with ExitStack() as stack:
+        writer = None
+        if errors_path is not None:
+            out = stack.enter_context(errors_path.open("w", encoding="utf-8", newline=""))
+            writer = csv.writer(out)
+            writer.writerow(("line", "phone", "reason"))
+        producer = asyncio.create_task(asyncio.to_thread(produce, batches))
+        try:
+            while (item := await ahead.get()) is not _DONE:
+                assert isinstance(item, Batch)
+                result = await store.add_contacts(campaign_id, item.rows, now)
+                summary.lines = item.lines_read
+                summary.bytes_read = item.bytes_read
+                summary.imported += result.inserted
+                summary.merged += result.merged
+                summary.refused.update(r.reason for r in item.refusals)
+                summary.refused[DNC_REASON] += len(result.dnc_lines)
+                if writer is not None:
+                    dnc = set(result.dnc_lines)
+                    rows = [(r.line, r.phone, r.reason) for r in item.refusals]
+                    rows += [(k.line, k.phone, DNC_REASON) for k in item.rows if k.line in dnc]
+                    writer.writerows(sorted(rows))
+                if on_progress is not None:
+                    on_progress(summary)
+        finally:
+            # On an error here, stop the parser: drain so that its blocked put returns.
+            stop.set()
+            while not producer.done():
+                with suppress(asyncio.QueueEmpty):
+                    ahead.get_nowait()
+                await asyncio.sleep(0.01)
+            await producer
+    if summary.refused[DNC_REASON] == 0:
+        del summary.refused[DNC_REASON]
+    return summary

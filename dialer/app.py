@@ -1,0 +1,29 @@
+"""The composition root: builds settings, logging, store, AMI bridge, engine and API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from campaigns.migrate import upgrade
+from campaigns.sqlstore import SqlStore, make_engine
+from dialer.settings import Settings
+
+log = structlog.get_logger()
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, *, migrate: bool = True) -> AsyncIterator[SqlStore]:
+    """The store on the configured database, migrated to the current schema."""
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        if migrate:
+            await upgrade(engine)
+        yield SqlStore(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,326 @@
+"""The ``ringback`` command line, for administrators and campaign managers."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from campaigns.importer import ImportFileError, ImportOptions, iter_batches
+from campaigns.loading import LoadSummary, load_contacts
+from campaigns.model import CampaignState, DialMode
+from campaigns.phones import PhoneError, normalise
+from campaigns.spec import Campaign, CampaignSpec, SpecError
+from campaigns.sqlstore import SqlStore
+from campaigns.store import StoreError
+from dialer import logs
+from dialer.app import open_store
+from dialer.settings import Settings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(help="Ringback: outbound dialer and callback service for Asterisk.")
+db_app = typer.Typer(help="Database schema.")
+campaign_app = typer.Typer(help="Campaigns: create, apply, list, show, start, pause, resume.")
+contacts_app = typer.Typer(help="Contact lists.")
+dnc_app = typer.Typer(help="The do-not-call list.")
+app.add_typer(db_app, name="db")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(dnc_app, name="dnc")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Context:
+    """What every command gets: settings, loaded once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Settings file (default config/ringback.toml)."
+    ),
+) -> None:
+    if config is not None:
+        os.environ["RINGBACK_CONFIG"] = str(config)
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    ctx.obj = Context(settings)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_EXPECTED = (StoreError, SpecError, ImportFileError, PhoneError, ValueError)
+
+
+def command(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
+    """Run an async command; expected errors become one clear line and exit code 1."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return asyncio.run(fn(*args, **kwargs))
+        except _EXPECTED as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _store(ctx: typer.Context) -> Any:
+    settings: Settings = ctx.obj.settings
+    return open_store(settings)
+
+
+async def _with_store(ctx: typer.Context, work: Callable[[SqlStore], Awaitable[R]]) -> R:
+    async with _store(ctx) as store:
+        return await work(store)
+
+
+# Database
+
+
+@db_app.command("upgrade")
+@command
+async def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to the current version."""
+    async with _store(ctx):
+        pass
+    out.print("database is up to date")
+
+
+# Campaigns
+
+
+def _campaign_table(campaigns: list[Campaign]) -> Table:
+    table = Table("id", "name", "state", "mode", "channel", "created")
+    for c in campaigns:
+        table.add_row(
+            str(c.id),
+            c.name,
+            c.state.value,
+            c.spec.dialing.mode.value,
+            c.spec.dialing.channel,
+            f"{c.created_at:%Y-%m-%d %H:%M}",
+        )
+    return table
+
+
+@campaign_app.command("create")
+@command
+async def campaign_create(
+    ctx: typer.Context,
+    name: str,
+    mode: DialMode = typer.Option(DialMode.PROGRESSIVE, help="Dialing mode."),
+    channel: str = typer.Option("PJSIP/{number}@trunk", help="Originate channel template."),
+    region: str = typer.Option("NO", help="Default region for numbers without +country."),
+    timezone: str = typer.Option("Europe/Oslo", help="Campaign time zone."),
+) -> None:
+    """Create a campaign in draft (more settings: ``campaign apply FILE.toml``)."""
+    spec = CampaignSpec.parse(
+        {
+            "name": name,
+            "default_region": region,
+            "timezone": timezone,
+            "dialing": {"mode": mode, "channel": channel},
+        },
+        source="campaign",
+    )
+    campaign = await _with_store(ctx, lambda s: s.create_campaign(spec, _now()))
+    out.print(f"created campaign {campaign.name!r} (id {campaign.id}, {campaign.state.value})")
+
+
+@campaign_app.command("apply")
+@command
+async def campaign_apply(ctx: typer.Context, file: Path) -> None:
+    """Create or update a campaign from a TOML file."""
+    spec = CampaignSpec.from_toml(file)
+    campaign, created = await _with_store(ctx, lambda s: s.apply_campaign(spec, _now()))
+    verb = "created" if created else "updated"
+    out.print(f"{verb} campaign {campaign.name!r} (id {campaign.id}, {campaign.state.value})")
+
+
+@campaign_app.command("list")
+@command
+async def campaign_list(ctx: typer.Context) -> None:
+    """List campaigns."""
+    out.print(_campaign_table(await _with_store(ctx, lambda s: s.list_campaigns())))
+
+
+@campaign_app.command("show")
+@command
+async def campaign_show(ctx: typer.Context, campaign: str) -> None:
+    """Show a campaign's settings and progress."""
+
+    async def work(store: SqlStore) -> None:
+        found = await store.get_campaign(campaign)
+        stats = await store.campaign_stats(found.id)
+        out.print(_campaign_table([found]))
+        out.print_json(found.spec.model_dump_json())
+        progress = Table("contacts by state", "count")
+        for state, n in sorted(stats.contacts_by_state.items()):
+            progress.add_row(state.value, str(n))
+        outcomes = Table("attempts by outcome", "count")
+        for outcome, n in sorted(stats.attempts_by_outcome.items()):
+            outcomes.add_row(outcome.value, str(n))
+        outcomes.add_row("(in progress)", str(stats.attempts_open))
+        out.print(progress, outcomes)
+
+    await _with_store(ctx, work)
+
+
+def _state_command(name: str, state: CampaignState, doc: str) -> None:
+    @campaign_app.command(name, help=doc)
+    @command
+    async def move(ctx: typer.Context, campaign: str) -> None:
+        moved = await _with_store(ctx, lambda s: s.set_campaign_state(campaign, state, _now()))
+        out.print(f"campaign {moved.name!r} is {moved.state.value}")
+
+
+_state_command("start", CampaignState.RUNNING, "Start dialing a draft campaign.")
+_state_command("pause", CampaignState.PAUSED, "Pause a running campaign.")
+_state_command("resume", CampaignState.RUNNING, "Resume a paused campaign.")
+_state_command("finish", CampaignState.FINISHED, "Finish a campaign for good.")
+
+
+# Contacts
+
+
+def _summary_table(summary: LoadSummary) -> Table:
+    table = Table("result", "rows", title="contact import")
+    table.add_row("imported", str(summary.imported))
+    table.add_row("merged duplicates", str(summary.merged))
+    for reason, n in summary.refused.most_common():
+        table.add_row(f"refused: {reason}", str(n))
+    return table
+
+
+@contacts_app.command("import")
+@command
+async def contacts_import(
+    ctx: typer.Context,
+    campaign: str,
+    file: Path,
+    region: str | None = typer.Option(None, help="Default region (default: the campaign's)."),
+    phone_column: str | None = typer.Option(None, help="Header of the phone column."),
+    timezone_column: str | None = typer.Option(None, help="Header of a time zone column."),
+    errors: Path | None = typer.Option(None, help="Write refused rows (line, reason) here."),
+    workers: int = typer.Option(
+        min(2, os.cpu_count() or 1), help="Processes checking numbers (0: none)."
+    ),
+) -> None:
+    """Import a CSV contact list (UTF-8, ',' or ';') into a campaign."""
+    async with _store(ctx) as store:
+        target = await store.get_campaign(campaign)
+        options = ImportOptions(
+            region=region or target.spec.default_region,
+            default_timezone=target.spec.timezone,
+            phone_column=phone_column,
+            timezone_column=timezone_column,
+            workers=workers,
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(file.name, total=None, rows=0)
+
+            def progress(summary: LoadSummary) -> None:
+                bar.update(
+                    task, total=summary.size, completed=summary.bytes_read, rows=summary.lines
+                )
+
+            summary = await load_contacts(
+                store,
+                target.id,
+                file,
+                options,
+                _now(),
+                errors_path=errors,
+                on_progress=progress,
+            )
+    out.print(_summary_table(summary))
+    if errors is not None:
+        out.print(f"{summary.refused_total} refused rows written to {errors}")
+
+
+# Do-not-call
+
+
+def _numbers(raw: list[str], region: str) -> list[str]:
+    return [normalise(number, region) for number in raw]
+
+
+@dnc_app.command("add")
+@command
+async def dnc_add(
+    ctx: typer.Context,
+    numbers: list[str],
+    region: str = typer.Option("NO", help="Region for numbers without +country."),
+    reason: str = typer.Option("", help="Why (kept with the number)."),
+) -> None:
+    """Put numbers on the do-not-call list; contacts with them stop being dialled."""
+    phones = _numbers(numbers, region)
+    added = await _with_store(ctx, lambda s: s.dnc_add(phones, reason, _now()))
+    out.print(f"{added} added, {len(set(phones)) - added} already listed")
+
+
+@dnc_app.command("remove")
+@command
+async def dnc_remove(
+    ctx: typer.Context,
+    numbers: list[str],
+    region: str = typer.Option("NO", help="Region for numbers without +country."),
+) -> None:
+    """Take numbers off the do-not-call list (contacts already closed stay closed)."""
+    phones = _numbers(numbers, region)
+    removed = await _with_store(ctx, lambda s: s.dnc_remove(phones))
+    out.print(f"{removed} removed")
+
+
+@dnc_app.command("import")
+@command
+async def dnc_import(
+    ctx: typer.Context,
+    file: Path,
+    region: str = typer.Option("NO", help="Region for numbers without +country."),
+    phone_column: str | None = typer.Option(None, help="Header of the phone column."),
+    reason: str = typer.Option("imported", help="Why (kept with each number)."),
+) -> None:
+    """Add every number of a CSV file (with a phone column) to the do-not-call list."""
+    options = ImportOptions(region=region, phone_column=phone_column)
+    added = refused = 0
+    async with _store(ctx) as store:
+        batches = iter_batches(file, options)
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            refused += len(batch.refusals)
+            if batch.rows:
+                added += await store.dnc_add([r.phone for r in batch.rows], reason, _now())
+    out.print(f"{added} added, {refused} rows refused")
+
+
+def main() -> None:
+    app()
