@@ -41,6 +41,8 @@ _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
 # SQLSTATEs worth a second try: serialization failure, deadlock, connection lost.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "08006", "08003", "57P01"})
 _TRIES = 4
+_URGENT = "contacts.due_at IS NOT NULL AND contacts.priority > 0"
+_ORDINARY = "contacts.due_at IS NOT NULL AND contacts.priority = 0"
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -284,30 +286,42 @@ class SqlStore:
         running = sa.exists().where(
             t.campaigns.c.id == campaign_id, t.campaigns.c.state == CampaignState.RUNNING.value
         )
-        picked = (
-            sa.select(c.id)
-            .where(c.campaign_id == campaign_id, c.due_at.isnot(None), c.due_at <= now, running)
-            .order_by(c.priority.desc(), c.due_at, c.id)
-            .limit(limit)
-        )
-        if self._postgres:
-            picked = picked.with_for_update(skip_locked=True)
-        picked_cte = picked.cte("picked")
-        claim = (
-            sa.update(t.contacts)
-            .where(c.id == picked_cte.c.id)
-            .values(
-                state=ContactState.DIALING.value,
-                due_at=None,
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                updated_at=now,
+
+        def claim(queue: str, n: int) -> sa.UpdateBase:
+            # ``queue`` repeats the predicate of a partial index (see tables.py): the urgent
+            # queue (abandoned calls, few) first, then the ordinary one, in due order.
+            picked = (
+                sa.select(c.id)
+                .where(
+                    c.campaign_id == campaign_id,
+                    sa.text(queue),
+                    c.due_at <= now,
+                    running,
+                )
+                .order_by(c.priority.desc(), c.due_at, c.id)
+                .limit(n)
             )
-            .returning(*t.contacts.c)
-        )
+            if self._postgres:
+                picked = picked.with_for_update(skip_locked=True)
+            return (
+                sa.update(t.contacts)
+                .where(c.id.in_(picked.scalar_subquery()))
+                .values(
+                    state=ContactState.DIALING.value,
+                    due_at=None,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    updated_at=now,
+                )
+                .returning(*t.contacts.c)
+            )
 
         async def work(conn: AsyncConnection) -> list[Contact]:
-            return [_contact(row) for row in await conn.execute(claim)]
+            claimed = [_contact(row) for row in await conn.execute(claim(_URGENT, limit))]
+            if len(claimed) < limit:
+                rest = await conn.execute(claim(_ORDINARY, limit - len(claimed)))
+                claimed.extend(_contact(row) for row in rest)
+            return claimed
 
         claimed = await self._tx(work)
         # RETURNING keeps no order; hand them out in queue order.

@@ -68,7 +68,7 @@ contacts = sa.Table(
     sa.Column("phone", sa.String(20), nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    # Set only while the contact is queued (pending/retry): the claim index is partial on it.
+    # Set only while the contact is queued (pending/retry): the claim indexes are partial on it.
     _ts("due_at", nullable=True),
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -81,14 +81,25 @@ contacts = sa.Table(
     _ts("updated_at"),
     sa.UniqueConstraint("campaign_id", "phone"),
 )
+# The claim reads these two partial indexes, each as one range scan in queue order. The
+# predicates are literals on purpose: a planner only matches a partial index to a query
+# that repeats its predicate.
 sa.Index(
     "ix_contacts_queue",
+    contacts.c.campaign_id,
+    contacts.c.due_at,
+    contacts.c.id,
+    sqlite_where=sa.text("due_at IS NOT NULL AND priority = 0"),
+    postgresql_where=sa.text("due_at IS NOT NULL AND priority = 0"),
+)
+sa.Index(
+    "ix_contacts_urgent",
     contacts.c.campaign_id,
     contacts.c.priority.desc(),
     contacts.c.due_at,
     contacts.c.id,
-    sqlite_where=contacts.c.due_at.isnot(None),
-    postgresql_where=contacts.c.due_at.isnot(None),
+    sqlite_where=sa.text("due_at IS NOT NULL AND priority > 0"),
+    postgresql_where=sa.text("due_at IS NOT NULL AND priority > 0"),
 )
 sa.Index(
     "ix_contacts_lease",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:24:56.255546
+Create Date: 2026-11-22 22:28:58.178535
 """
 
 from collections.abc import Sequence
@@ -121,10 +121,17 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_contacts_queue",
+            ["campaign_id", "due_at", "id"],
+            unique=False,
+            sqlite_where=sa.text("due_at IS NOT NULL AND priority = 0"),
+            postgresql_where=sa.text("due_at IS NOT NULL AND priority = 0"),
+        )
+        batch_op.create_index(
+            "ix_contacts_urgent",
             ["campaign_id", sa.literal_column("priority DESC"), "due_at", "id"],
             unique=False,
-            sqlite_where=sa.text("due_at IS NOT NULL"),
-            postgresql_where=sa.text("due_at IS NOT NULL"),
+            sqlite_where=sa.text("due_at IS NOT NULL AND priority > 0"),
+            postgresql_where=sa.text("due_at IS NOT NULL AND priority > 0"),
         )
 
     op.create_table(
@@ -467,9 +474,14 @@ def downgrade() -> None:
     op.drop_table("interactions")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_index(
+            "ix_contacts_urgent",
+            sqlite_where=sa.text("due_at IS NOT NULL AND priority > 0"),
+            postgresql_where=sa.text("due_at IS NOT NULL AND priority > 0"),
+        )
+        batch_op.drop_index(
             "ix_contacts_queue",
-            sqlite_where=sa.text("due_at IS NOT NULL"),
-            postgresql_where=sa.text("due_at IS NOT NULL"),
+            sqlite_where=sa.text("due_at IS NOT NULL AND priority = 0"),
+            postgresql_where=sa.text("due_at IS NOT NULL AND priority = 0"),
         )
         batch_op.drop_index(
             "ix_contacts_lease",
