@@ -276,16 +276,14 @@ def _chunks(contact_file: ContactFile, size: int) -> Iterator[_Chunk]:
     keep = tuple(i for i in range(len(columns)) if i not in (phone_index, zone_index))
     width = len(columns)
 
-    def new_chunk() -> _Chunk:
-        return _Chunk(names, keep, phone_index, [], [], [])
-
     with open(contact_file.path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.reader(text, delimiter=contact_file.delimiter)
+        chunk = _Chunk(names, keep, phone_index, [], [], [])
+        records, items, refusals = chunk.records, chunk.items, chunk.refusals
         header_seen = False
         line = 0
         yielded = -1
-        chunk = new_chunk()
         while True:
             start = line + 1
             try:
@@ -294,35 +292,40 @@ def _chunks(contact_file: ContactFile, size: int) -> Iterator[_Chunk]:
                 break
             except csv.Error as exc:
                 line = reader.line_num
-                chunk.refusals.append(Refusal(start, f"{MALFORMED}: {exc}", ""))
+                refusals.append(Refusal(start, f"{MALFORMED}: {exc}", ""))
                 continue
             except UnicodeDecodeError as exc:
                 raise ImportFileError(contact_file.path, "file changed while reading") from exc
             line = reader.line_num
-            if not header_seen:
-                # As _read_header: the first line that is not blank.
+            if len(fields) != width or not fields[phone_index]:
+                if not header_seen:
+                    # As _read_header: the first line that is not blank.
+                    header_seen = any(field.strip() for field in fields)
+                    continue
+                # Blank lines, and rows of empty fields that spreadsheets leave at the end.
+                if not any(fields):
+                    continue
+                if len(fields) != width:
+                    reason = TOO_MANY_FIELDS if len(fields) > width else TOO_FEW_FIELDS
+                    phone = fields[phone_index] if phone_index < len(fields) else ""
+                    refusals.append(Refusal(start, reason, phone))
+                    continue
+            elif not header_seen:
                 header_seen = any(field.strip() for field in fields)
                 continue
-            # Blank lines, and rows of empty fields that spreadsheets leave at the end.
-            if not any(fields):
-                continue
-            if len(fields) != width:
-                reason = TOO_MANY_FIELDS if len(fields) > width else TOO_FEW_FIELDS
-                phone = fields[phone_index] if phone_index < len(fields) else ""
-                chunk.refusals.append(Refusal(start, reason, phone))
-                continue
-            chunk.records.append((start, fields))
-            chunk.items.append(
+            records.append((start, fields))
+            items.append(
                 (fields[phone_index], fields[zone_index].strip() if zone_index >= 0 else "")
             )
-            if len(chunk.records) >= size:
+            if len(records) >= size:
                 chunk.lines_read, chunk.bytes_read = line, raw.tell()
                 yield chunk
-                chunk = new_chunk()
+                chunk = _Chunk(names, keep, phone_index, [], [], [])
+                records, items, refusals = chunk.records, chunk.items, chunk.refusals
                 yielded = line
         chunk.lines_read, chunk.bytes_read = line, raw.tell()
         # The last chunk, unless it would be an empty batch reporting no progress.
-        if chunk.records or chunk.refusals or line != yielded:
+        if records or refusals or line != yielded:
             yield chunk
 
 

@@ -14,8 +14,8 @@ import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
-from phonenumbers.timezone import time_zones_for_geographical_number, time_zones_for_number
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType, ValidationResult
+from phonenumbers.phonenumberutil import is_number_type_geographical
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 # E.164 allows 15 digits; phonenumbers parses up to 17 before calling it too long.
@@ -55,19 +55,21 @@ class PhoneError(ValueError):
 
 def normalise(raw: str, region: str) -> str:
     """Return ``raw`` as E.164, or raise :class:`PhoneError`."""
-    return _format(_parse(raw, region))
+    return _format(_parse(raw, region)[0])
 
 
 def timezone_for(e164: str, default: str) -> str:
     """The number's time zone when phonenumbers names exactly one, else ``default``."""
     _check_zone(default)
-    return _zone(_parse(e164, "ZZ"), default)
+    number, kind = _parse(e164, "ZZ")
+    return _zone(number, kind, _format(number), default)
 
 
 def normalise_with_zone(raw: str, region: str, default_zone: str) -> tuple[str, str]:
     """:func:`normalise` and :func:`timezone_for` in one parse; ``default_zone`` is trusted."""
-    number = _parse(raw, region)
-    return _format(number), _zone(number, default_zone)
+    number, kind = _parse(raw, region)
+    e164 = _format(number)
+    return e164, _zone(number, kind, e164, default_zone)
 
 
 def check_region(region: str) -> None:
@@ -86,7 +88,7 @@ def _check_zone(name: str) -> None:
         raise ValueError(f"unknown time zone {name!r}")
 
 
-def _parse(raw: str, region: str) -> PhoneNumber:
+def _parse(raw: str, region: str) -> tuple[PhoneNumber, int]:
     # The raw text, before any stripping: str.strip() would hide a trailing CR/LF.
     if not _ALLOWED.issuperset(raw):
         raise PhoneError(_classify(raw), raw, region)
@@ -106,9 +108,12 @@ def _parse(raw: str, region: str) -> PhoneNumber:
         if exc.error_type == NumberParseException.NOT_A_NUMBER and 0 < _digits(text) < 3:
             reason = PhoneReason.TOO_SHORT
         raise PhoneError(reason, raw, region) from exc
-    if not phonenumbers.is_valid_number(number):
+    # number_type() is what is_valid_number() computes (UNKNOWN exactly when invalid),
+    # and the time zone lookup needs the type too: one pass over the patterns, not two.
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         raise PhoneError(_invalid_reason(number), raw, region)
-    return number
+    return number, kind
 
 
 def _digits(text: str) -> int:
@@ -148,15 +153,22 @@ def _format(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _zone(number: PhoneNumber, default: str) -> str:
-    # time_zones_for_number() spends most of its time on number_type(), which only
-    # chooses between a country-level and a prefix lookup. When both lookups lead to
-    # the same answer the type does not matter and is not computed.
-    country = _resolve(_country_zones(number.country_code), default)
-    geographical = _resolve(tuple(time_zones_for_geographical_number(number)), default)
-    if country == geographical:
-        return country
-    return _resolve(tuple(time_zones_for_number(number)), default)
+def _zone(number: PhoneNumber, kind: int, e164: str, default: str) -> str:
+    # phonenumbers.timezone.time_zones_for_number(), given the type already known.
+    country_code = number.country_code or 0
+    if is_number_type_geographical(kind, country_code):
+        zones = _prefix_zones(e164)
+    else:
+        zones = _country_zones(country_code)
+    return _resolve(zones, default)
+
+
+def _prefix_zones(e164: str) -> tuple[str, ...]:
+    for prefix_len in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+        zones = TIMEZONE_DATA.get(e164[1 : 1 + prefix_len])
+        if zones is not None:
+            return tuple(zones)
+    return ()
 
 
 @functools.lru_cache(maxsize=512)
