@@ -280,7 +280,7 @@ registrations = sa.Table(
     sa.Column("agent_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
     sa.Column("campaign_id", sa.Integer, nullable=True),
     sa.Column("comment", sa.Text, nullable=False, server_default=""),
-    sa.Column("feedback", sa.String(16), nullable=True),
+    sa.Column("feedback", sa.String(32), nullable=True),
     sa.Column("automatic", sa.Boolean, nullable=False),
     _ts("created_at"),
 )

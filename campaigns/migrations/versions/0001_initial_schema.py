@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:28:58.178535
+Create Date: 2026-11-22 22:29:37.683520
 """
 
 from collections.abc import Sequence
@@ -337,7 +337,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=True),
         sa.Column("comment", sa.Text(), server_default="", nullable=False),
-        sa.Column("feedback", sa.String(length=16), nullable=True),
+        sa.Column("feedback", sa.String(length=32), nullable=True),
         sa.Column("automatic", sa.Boolean(), nullable=False),
         sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

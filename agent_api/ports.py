@@ -1,0 +1,57 @@
+"""The seams of the agent side: what it publishes, and how it tells time.
+
+Docstrings live here; implementations (:mod:`agent_api.notifier`) stay terse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from campaigns.cases import Case
+from campaigns.wrapup import Callback, Interaction, Registration, WrapupTimer
+
+Clock = Callable[[], datetime]
+
+
+class AgentEvents(Protocol):
+    """Everything the agent side announces: to agents (push channel) and other systems (MQTT).
+
+    Methods never block and never raise for a lost subscriber or broker: events are
+    buffered or dropped (and counted), the call that caused them goes on.
+    """
+
+    def call_offered(
+        self, interaction: Interaction, contact: Mapping[str, Any] | None, callback: Callback | None
+    ) -> None:
+        """A call is coming to the agent (with the contact's data and a callback's comment)."""
+
+    def wrapup_started(self, interaction: Interaction, timer: WrapupTimer | None) -> None:
+        """The call ended: the wrap-up countdown runs (``timer`` None: no countdown)."""
+
+    def wrapped_up(self, interaction: Interaction, registration: Registration) -> None:
+        """The interaction is registered (by the agent, or automatically at zero)."""
+
+    def callback_booked(self, callback: Callback) -> None: ...
+
+    def callback_due(self, callback: Callback) -> None:
+        """A callback is due: to its owner, or to every connected agent when for all."""
+
+    def agent_state(self, agent_id: int, state: str, reason: str | None) -> None: ...
+
+    def case_changed(self, case: Case, action: str) -> None: ...
+
+    def call_outcome(
+        self, attempt_id: int, campaign_id: int, contact_id: int, outcome: str
+    ) -> None:
+        """For the engine: the final outcome of a dialer attempt."""
+
+    def campaign_progress(self, campaign_id: int, progress: Mapping[str, Any]) -> None:
+        """For the engine: counters of a running campaign."""
+
+
+class Publisher(Protocol):
+    """Sends JSON payloads to topics (MQTT); never blocks, buffers while disconnected."""
+
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None: ...

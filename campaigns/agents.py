@@ -1,0 +1,99 @@
+"""Users of the agent API (agents, managers, administrators), their tokens, and domain errors.
+
+Pure: frozen values and functions, no I/O. A token is shown once when it is made; only its
+SHA-256 is stored, found by that hash and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from campaigns.store import Conflict, NotFound, StoreError
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class DomainError(StoreError):
+    """A refusal with a stable ``code`` and, when a request field is to blame, its name."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.field = field
+
+
+class Invalid(DomainError):
+    code = "invalid"
+
+
+class Unknown(DomainError, NotFound):
+    """Not found — also what an agent gets when asking for another agent's things."""
+
+    code = "not_found"
+
+
+class Clash(DomainError, Conflict):
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+    @property
+    def manages(self) -> bool:
+        return self is not Role.AGENT
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    role: Role
+    name: str = ""
+    extension: str | None = None
+
+
+def check_username(username: str) -> str:
+    if not _USERNAME.fullmatch(username):
+        raise Invalid(
+            "username: 1-64 characters, lower-case letters, digits, '.', '_' or '-'",
+            field="username",
+        )
+    return username
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh bearer token and the hash to store for it."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def require_manager(user: User) -> None:
+    if not user.role.manages:
+        raise Forbidden("managers and administrators only", code="forbidden")

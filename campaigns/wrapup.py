@@ -1,0 +1,449 @@
+"""Wrap-up (SPEC 5 and 6): interactions, registrations, end reasons, callbacks, and their rules.
+
+Pure: frozen values and functions that raise :class:`campaigns.agents.Invalid` (naming the
+field) or return new values. The agent service reads what the rules need, calls them, then
+has the store write the result in one transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from campaigns.agents import Clash, Invalid
+from campaigns.model import Contact, ContactState, Outcome
+from campaigns.retry import is_open, next_open
+from campaigns.spec import CallingHours, RetryRules, Wrapup
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Feedback(enum.StrEnum):
+    """Dialer feedback given with a registration (seed 004, "Handling")."""
+
+    NOT_ANSWERED = "not_answered"
+    ANSWERING_MACHINE = "answering_machine"
+    CALLBACK = "callback"
+
+
+class CallbackFor(enum.StrEnum):
+    ME = "me"
+    ALL = "all"
+
+
+class CallbackState(enum.StrEnum):
+    BOOKED = "booked"
+    # Due and handed to the engine; reserved for the owner until ``reserved_until``.
+    DUE = "due"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self is CallbackState.BOOKED
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: int
+    name: str
+    multi_choice: bool
+    campaign_id: int | None = None
+    """Set: the category is offered only for this campaign's dialer calls."""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: int
+    category_id: int
+    name: str
+    script: str = ""
+    """Guidance shown to the agent once the topic is picked."""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EndReason:
+    id: int
+    name: str
+    close_by_default: bool
+    followup_queue: str = "general"
+    """Where a request that is not closed goes for further work (by subject)."""
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One call handled by an agent, from offer to wrap-up."""
+
+    id: int
+    agent_id: int
+    direction: Direction
+    phone: str
+    started_at: datetime
+    contact_id: int | None = None
+    campaign_id: int | None = None
+    attempt_id: int | None = None
+    ended_at: datetime | None = None
+    wrapped_up_at: datetime | None = None
+    end_reason_id: int | None = None
+    end_description: str = ""
+    closed: bool | None = None
+    followup_queue: str | None = None
+    wrapup_deadline: datetime | None = None
+    wrapup_extended: bool = False
+    registration_required: bool = False
+
+    @property
+    def is_dialer_call(self) -> bool:
+        return self.campaign_id is not None and self.contact_id is not None
+
+    @property
+    def awaiting_wrapup(self) -> bool:
+        return self.ended_at is not None and self.wrapped_up_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    due_at: datetime
+    comment: str = ""
+    for_: CallbackFor = CallbackFor.ME
+
+
+@dataclass(frozen=True, slots=True)
+class EndReasonChoice:
+    reason_id: int
+    close: bool | None = None
+    """None: the reason's default."""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationDraft:
+    topic_ids: tuple[int, ...] = ()
+    comment: str = ""
+    feedback: Feedback | None = None
+    callback: CallbackRequest | None = None
+    end_reason: EndReasonChoice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    id: int
+    interaction_id: int
+    agent_id: int
+    campaign_id: int | None
+    comment: str
+    feedback: Feedback | None
+    automatic: bool
+    created_at: datetime
+    topic_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    id: int
+    contact_id: int
+    campaign_id: int
+    booked_by: int
+    owner_id: int | None
+    """None: for all agents."""
+    due_at: datetime
+    comment: str
+    state: CallbackState
+    created_at: datetime
+    reserved_until: datetime | None = None
+    interaction_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndReasonOutcome:
+    """What choosing an end reason writes on the interaction."""
+
+    reason_id: int
+    closed: bool
+    followup_queue: str | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChange:
+    """The contact's new state after dialer feedback."""
+
+    contact_id: int
+    state: ContactState
+    due_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupTimer:
+    elapsed_seconds: float
+    remaining_seconds: float | None
+    """None: no countdown (none configured, extended, or already wrapped up)."""
+    extended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCount:
+    category_id: int
+    category: str
+    topic_id: int
+    topic: str
+    count: int
+    campaign_id: int | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReason:
+    name: str
+    close_by_default: bool
+    followup_queue: str
+
+
+# Seed 000 ("Call ending"): the reasons agents pick today. Informational requests close by
+# default; complaints, fraud and account work go to the queue for their subject.
+SEED_END_REASONS: tuple[SeedReason, ...] = tuple(
+    SeedReason(name, close, queue)
+    for name, close, queue in (
+        ("Address, phone number of POS", True, "general"),
+        (
+            "The offer has not worked (no bonus points accrued, discount has not calculated etc.)",
+            False,
+            "loyalty",
+        ),
+        ("Vacancies", True, "general"),
+        ("Complaints about the product quality", False, "complaints"),
+        ("Complaints about false weight", False, "complaints"),
+        ("Complaints against the call center agent", False, "complaints"),
+        ("Complaints against POS sellers", False, "complaints"),
+        (
+            "Complaints about the POS (dirty, prices do not match actual, wrong working time, "
+            "etc.)",
+            False,
+            "complaints",
+        ),
+        ("Fraud (For example, gave false currency note, etc.)", False, "security"),
+        ("Proposal to improve the service in the POS", True, "general"),
+        ("Composition, product manufacture", True, "general"),
+        ("Cooperation", False, "partners"),
+        ("Customer registration", True, "loyalty"),
+        (
+            "Work on the loyalty program (blocking/unblocking cards, merging accounts, "
+            "sending a password, etc.)",
+            False,
+            "loyalty",
+        ),
+        ("Call from LP participant using another number", True, "general"),
+        ("Consultations on Loyalty Program", True, "loyalty"),
+        ("Test call", True, "general"),
+        ("Refusal to register", True, "loyalty"),
+        ("Account balance", True, "loyalty"),
+        ("Change of personal data", False, "loyalty"),
+        ("Call diverting to a Partner", True, "partners"),
+        ("Delayed appeal to a partner", False, "partners"),
+        ("The call fell through", True, "general"),
+        ("Other", False, "general"),
+    )
+)
+
+
+def offered_categories(categories: Iterable[Category], interaction: Interaction) -> list[Category]:
+    """Active categories the agent may use: global ones, plus the campaign's for its calls."""
+    return [
+        c
+        for c in categories
+        if c.active
+        and (
+            c.campaign_id is None
+            or (interaction.is_dialer_call and c.campaign_id == interaction.campaign_id)
+        )
+    ]
+
+
+def check_topics(
+    interaction: Interaction,
+    requested: Sequence[int],
+    topics: Mapping[int, Topic],
+    categories: Mapping[int, Category],
+) -> None:
+    """Refuse unknown or inactive topics, other campaigns' topics, two in a single choice."""
+    if len(set(requested)) != len(requested):
+        raise Invalid("topic_ids: a topic is listed twice", field="topic_ids")
+    chosen: dict[int, list[Topic]] = {}
+    for topic_id in requested:
+        topic = topics.get(topic_id)
+        category = categories.get(topic.category_id) if topic else None
+        if topic is None or category is None or not (topic.active and category.active):
+            raise Invalid(f"topic_ids: no topic {topic_id}", field="topic_ids")
+        if category.campaign_id is not None and not (
+            interaction.is_dialer_call and category.campaign_id == interaction.campaign_id
+        ):
+            raise Invalid(
+                f"topic_ids: category {category.name!r} is only for dialer calls of "
+                f"campaign {category.campaign_id}",
+                code="wrapup.campaign_category",
+                field="topic_ids",
+            )
+        chosen.setdefault(category.id, []).append(topic)
+    for category_id, picked in chosen.items():
+        category = categories[category_id]
+        if not category.multi_choice and len(picked) > 1:
+            names = ", ".join(repr(t.name) for t in picked)
+            raise Invalid(
+                f"topic_ids: category {category.name!r} is single-choice; pick one of {names}",
+                code="wrapup.single_choice",
+                field="topic_ids",
+            )
+
+
+def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:
+    """Feedback is for dialer calls; a callback comes with its details and only then."""
+    if interaction.wrapped_up_at is not None:
+        raise Clash(
+            f"interaction {interaction.id} is already wrapped up",
+            code="wrapup.already_registered",
+        )
+    if draft.feedback is not None and not interaction.is_dialer_call:
+        raise Invalid("feedback: dialer feedback is only for dialer calls", field="feedback")
+    if draft.feedback is Feedback.CALLBACK and draft.callback is None:
+        raise Invalid("callback: a callback needs a date and time", field="callback")
+    if draft.callback is not None and draft.feedback is not Feedback.CALLBACK:
+        raise Invalid("callback: give feedback 'callback' to book a callback", field="callback")
+
+
+def describe_hours(hours: CallingHours, timezone: str) -> str:
+    days = ",".join(_WEEKDAYS[d] for d in sorted(hours.weekdays))
+    return f"{hours.start:%H:%M}-{hours.end:%H:%M} {days}, {timezone} time"
+
+
+def check_callback_time(
+    due_at: datetime, now: datetime, hours: CallingHours, timezone: str, field: str
+) -> None:
+    """A callback must be in the future and inside the contact's calling hours."""
+    if due_at.tzinfo is None:
+        raise Invalid(f"{field}: give a time zone (e.g. 2026-11-24T15:00+01:00)", field=field)
+    if due_at <= now:
+        raise Invalid(
+            f"{field}: {due_at.isoformat()} is in the past", code="callback.in_past", field=field
+        )
+    if not is_open(hours, timezone, due_at):
+        raise Invalid(
+            f"{field}: {due_at.isoformat()} is outside the campaign's calling hours "
+            f"({describe_hours(hours, timezone)}); the next opening is "
+            f"{next_open(hours, timezone, due_at).isoformat()}",
+            code="callback.outside_hours",
+            field=field,
+        )
+
+
+def feedback_change(
+    feedback: Feedback,
+    contact: Contact,
+    rules: RetryRules,
+    hours: CallingHours,
+    now: datetime,
+) -> ContactChange | None:
+    """The contact's next state after the agent's dialer feedback; None leaves it as it is.
+
+    The attempt itself was counted by the dialer when the call ended, so the counters are
+    read, not bumped: the contact comes back later if attempts remain.
+    """
+    if contact.state in (ContactState.DNC, ContactState.INVALID):
+        return None
+    if feedback is Feedback.CALLBACK:
+        return ContactChange(contact.id, ContactState.CALLBACK, None)
+    outcome = Outcome.MACHINE if feedback is Feedback.ANSWERING_MACHINE else Outcome.NO_ANSWER
+    if contact.attempts >= rules.max_attempts or contact.dials >= rules.max_dials:
+        return ContactChange(contact.id, ContactState.EXHAUSTED, None)
+    due = next_open(hours, contact.timezone, now + rules.delay(outcome))
+    return ContactChange(contact.id, ContactState.RETRY, due)
+
+
+def choose_end_reason(reason: EndReason, choice: EndReasonChoice) -> EndReasonOutcome:
+    if not reason.active:
+        raise Invalid(f"end_reason.reason_id: no end reason {reason.id}", field="end_reason")
+    closed = reason.close_by_default if choice.close is None else choice.close
+    return EndReasonOutcome(
+        reason.id, closed, None if closed else reason.followup_queue, choice.description
+    )
+
+
+def wrapup_deadline(ended_at: datetime, settings: Wrapup | None) -> datetime | None:
+    """When the automatic wrap-up happens; None when no countdown applies (seconds = 0)."""
+    if settings is None or settings.seconds == 0:
+        return None
+    return ended_at + timedelta(seconds=settings.seconds)
+
+
+def wrapup_timer(interaction: Interaction, now: datetime) -> WrapupTimer | None:
+    """Elapsed time since the call ended and the countdown; None while the call is on."""
+    if interaction.ended_at is None:
+        return None
+    end = interaction.wrapped_up_at or now
+    elapsed = max(0.0, (end - interaction.ended_at).total_seconds())
+    remaining = None
+    if interaction.wrapped_up_at is None and interaction.wrapup_deadline is not None:
+        remaining = max(0.0, (interaction.wrapup_deadline - now).total_seconds())
+    return WrapupTimer(elapsed, remaining, interaction.wrapup_extended)
+
+
+def check_extend(interaction: Interaction, settings: Wrapup | None) -> None:
+    if interaction.ended_at is None:
+        raise Clash("the call is still on; nothing to extend", code="wrapup.call_active")
+    if interaction.wrapped_up_at is not None:
+        raise Clash(
+            f"interaction {interaction.id} is already wrapped up",
+            code="wrapup.already_registered",
+        )
+    if settings is not None and not settings.extendable:
+        raise Clash(
+            "this campaign does not allow extending the wrap-up", code="wrapup.not_extendable"
+        )
+
+
+def may_become_ready(open_interactions: Iterable[Interaction]) -> bool:
+    """False while an ended call that demands a registration is not registered."""
+    return not any(i.awaiting_wrapup and i.registration_required for i in open_interactions)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    campaign_id: int | None = None
+    agent_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    by_agent: bool = False
+    by_campaign: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NewCallback:
+    contact_id: int
+    campaign_id: int
+    booked_by: int
+    owner_id: int | None
+    due_at: datetime
+    comment: str = ""
+    interaction_id: int | None = None
+
+
+def new_callback(interaction: Interaction, request: CallbackRequest, agent_id: int) -> NewCallback:
+    assert interaction.contact_id is not None and interaction.campaign_id is not None
+    return NewCallback(
+        contact_id=interaction.contact_id,
+        campaign_id=interaction.campaign_id,
+        booked_by=agent_id,
+        owner_id=agent_id if request.for_ is CallbackFor.ME else None,
+        due_at=request.due_at,
+        comment=request.comment,
+        interaction_id=interaction.id,
+    )

@@ -1,0 +1,268 @@
+"""The agent-side store and services on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_api.services import AgentState, Services
+from agent_api.testing import RecordingEvents, SettableClock
+from campaigns.agents import Clash, Forbidden, Invalid, Role, Unauthorized, Unknown, User
+from campaigns.cases import CaseActionKind, CaseAmendment, CaseDraft, CaseStatus
+from campaigns.importer import ContactRow
+from campaigns.model import CampaignState, ContactState
+from campaigns.spec import CampaignSpec, Wrapup
+from campaigns.sql_agents import SqlAgentStore
+from campaigns.sqlstore import SqlStore
+from campaigns.wrapup import (
+    SEED_END_REASONS,
+    CallbackFor,
+    CallbackRequest,
+    CallbackState,
+    Direction,
+    EndReasonChoice,
+    Feedback,
+    RegistrationDraft,
+    StatsQuery,
+)
+from tests.conftest import NOW
+
+
+@dataclass
+class World:
+    services: Services
+    agent_store: SqlAgentStore
+    store: SqlStore
+    events: RecordingEvents
+    clock: SettableClock
+    agent: User
+    other: User
+    manager: User
+    campaign_id: int
+    contact_id: int
+
+
+@pytest.fixture
+async def world(engine: AsyncEngine) -> World:
+    """Services over the test database with an agent, a second agent, a manager, a contact."""
+    store, agent_store = SqlStore(engine), SqlAgentStore(engine)
+    events, clock = RecordingEvents(), SettableClock(NOW)
+    services = Services.build(agent_store, store, events, clock)
+    spec = CampaignSpec(
+        name="spring",
+        wrapup=Wrapup(forced_registration=True, seconds=30, default_end_reason="Other"),
+    )
+    campaign = await store.create_campaign(spec, NOW)
+    await store.set_campaign_state(campaign.id, CampaignState.RUNNING, NOW)
+    row = ContactRow(2, "+4741000001", "Europe/Oslo", {"name": "Per"})
+    await store.add_contacts(campaign.id, [row], NOW)
+    (contact,) = await store.claim_due(campaign.id, 1, NOW, "test", NOW + timedelta(minutes=5))
+    await agent_store.seed_end_reasons(SEED_END_REASONS)
+    agent, _ = await services.users.create_user("anna", Role.AGENT, "Anna")
+    other, _ = await services.users.create_user("bob", Role.AGENT)
+    manager, _ = await services.users.create_user("mia", Role.MANAGER)
+    return World(
+        services, agent_store, store, events, clock, agent, other, manager, campaign.id, contact.id
+    )
+
+
+async def dialer_call(w: World) -> int:
+    interaction = await w.services.interactions.start_interaction(
+        w.agent.id, "+4741000001", contact_id=w.contact_id, campaign_id=w.campaign_id
+    )
+    await w.services.interactions.end_interaction(interaction.id)
+    return interaction.id
+
+
+async def test_users_tokens_and_roles(world: World) -> None:
+    """A token authenticates its user only; usernames are unique and checked."""
+    users = world.services.users
+    user, token = await users.create_user("carl", Role.ADMIN)
+    assert (await users.authenticate(token)) == user
+    with pytest.raises(Unauthorized):
+        await users.authenticate(token + "x")
+    new = await users.rotate_token(user.id)
+    with pytest.raises(Unauthorized):
+        await users.authenticate(token)
+    assert (await users.authenticate(new)).id == user.id
+    with pytest.raises(Clash):
+        await users.create_user("carl", Role.AGENT)
+    with pytest.raises(Invalid, match="username"):
+        await users.create_user("Bad Name", Role.AGENT)
+    with pytest.raises(Forbidden):
+        await users.list_users(world.agent)
+
+
+async def test_registration_with_callback_is_all_or_nothing(world: World) -> None:
+    """A registration books the callback and marks the contact in one go."""
+    w, it = world, world.services.interactions
+    cat = await it.create_category(w.manager, "Outcome", False, w.campaign_id)
+    sale = await it.create_topic(w.manager, cat.id, "Interested", "Offer a meeting.")
+    interaction_id = await dialer_call(w)
+    assert not await it.may_become_ready(w.agent.id)
+    with pytest.raises(Clash):
+        await it.set_state(w.agent, AgentState.READY, None)
+    due = NOW + timedelta(days=1)
+    registration, callback = await it.register(
+        w.agent,
+        interaction_id,
+        RegistrationDraft(
+            topic_ids=(sale.id,),
+            comment="call tomorrow",
+            feedback=Feedback.CALLBACK,
+            callback=CallbackRequest(due, "ask for Per", CallbackFor.ME),
+        ),
+    )
+    assert registration.topic_ids == (sale.id,) and not registration.automatic
+    assert callback is not None and callback.owner_id == w.agent.id
+    contact = await w.store.get_contact(w.contact_id)
+    assert (contact.state, contact.due_at) == (ContactState.CALLBACK, None)
+    assert await it.may_become_ready(w.agent.id)
+    assert [c.id for c in await w.services.callbacks.scheduled(w.agent)] == [callback.id]
+    assert await w.services.callbacks.scheduled(w.other) == []
+    assert "callback_booked" in w.events.names()
+    with pytest.raises(Clash):
+        await it.register(w.agent, interaction_id, RegistrationDraft())
+
+
+async def test_refused_registration_writes_nothing(world: World) -> None:
+    """A callback outside calling hours is refused and nothing is stored."""
+    w, it = world, world.services.interactions
+    interaction_id = await dialer_call(w)
+    saturday = NOW + timedelta(days=5)
+    with pytest.raises(Invalid, match="outside the campaign's calling hours"):
+        await it.register(
+            w.agent,
+            interaction_id,
+            RegistrationDraft(feedback=Feedback.CALLBACK, callback=CallbackRequest(saturday)),
+        )
+    view = await it.view(w.agent, interaction_id)
+    assert view.registration is None and view.interaction.wrapped_up_at is None
+    assert (await w.store.get_contact(w.contact_id)).state is ContactState.DIALING
+    with pytest.raises(Unknown):
+        await it.view(w.other, interaction_id)
+
+
+async def test_auto_wrapup_at_zero_with_default_reason(world: World) -> None:
+    """At zero the interaction is wrapped up automatically with the campaign's reason."""
+    w, it = world, world.services.interactions
+    interaction_id = await dialer_call(w)
+    assert await it.next_wrapup_deadline() == NOW + timedelta(seconds=30)
+    assert await it.auto_wrapup_due(NOW + timedelta(seconds=29)) == []
+    (done,) = await it.auto_wrapup_due(NOW + timedelta(seconds=30))
+    assert done.id == interaction_id
+    view = await it.view(w.agent, interaction_id)
+    other = await w.agent_store.get_end_reason("Other")
+    assert view.registration is not None and view.registration.automatic
+    assert (view.interaction.end_reason_id, view.interaction.followup_queue) == (
+        other.id,
+        "general",
+    )
+    assert await it.next_wrapup_deadline() is None
+
+
+async def test_extension_cancels_the_countdown(world: World) -> None:
+    """An extended wrap-up has no deadline and is not wrapped up automatically."""
+    w, it = world, world.services.interactions
+    interaction_id = await dialer_call(w)
+    extended = await it.extend(w.agent, interaction_id)
+    assert extended.wrapup_extended and extended.wrapup_deadline is None
+    assert await it.auto_wrapup_due(NOW + timedelta(hours=1)) == []
+
+
+async def test_end_reason_for_unknown_caller_goes_to_followup(world: World) -> None:
+    """An inbound call from an unknown number gets an end reason; unclosed → follow-up."""
+    w, it = world, world.services.interactions
+    call = await it.start_interaction(w.agent.id, "+4799000000", Direction.INBOUND)
+    await it.end_interaction(call.id)
+    reason = await w.agent_store.get_end_reason("Complaints about false weight")
+    done = await it.set_end_reason(w.agent, call.id, EndReasonChoice(reason.id, None, "short"))
+    assert (done.closed, done.followup_queue) == (False, "complaints")
+    assert [i.id for i in await it.followups(w.manager, "complaints")] == [call.id]
+    with pytest.raises(Invalid, match="feedback"):
+        await it.register(w.agent, call.id, RegistrationDraft(feedback=Feedback.NOT_ANSWERED))
+
+
+async def test_not_answered_feedback_requeues_contact(world: World) -> None:
+    """Marking an answered call as answering machine puts the contact back in the queue."""
+    w = world
+    interaction_id = await dialer_call(w)
+    await w.services.interactions.register(
+        w.agent, interaction_id, RegistrationDraft(feedback=Feedback.ANSWERING_MACHINE)
+    )
+    contact = await w.store.get_contact(w.contact_id)
+    assert contact.state is ContactState.RETRY and contact.due_at is not None
+
+
+async def test_callback_rebook_and_cancel(world: World) -> None:
+    """The owner rebooks inside hours and cancels; others see nothing."""
+    w = world
+    interaction_id = await dialer_call(w)
+    _, callback = await w.services.interactions.register(
+        w.agent,
+        interaction_id,
+        RegistrationDraft(
+            feedback=Feedback.CALLBACK, callback=CallbackRequest(NOW + timedelta(hours=2))
+        ),
+    )
+    assert callback is not None
+    cbs = w.services.callbacks
+    with pytest.raises(Unknown):
+        await cbs.rebook(w.other, callback.id, NOW + timedelta(hours=3), None)
+    with pytest.raises(Invalid, match="in the past"):
+        await cbs.rebook(w.agent, callback.id, NOW - timedelta(hours=3), None)
+    moved = await cbs.rebook(w.agent, callback.id, NOW + timedelta(hours=3), "later")
+    assert (moved.due_at, moved.comment) == (NOW + timedelta(hours=3), "later")
+    assert [c.id for c in await cbs.due(NOW + timedelta(hours=3))] == [callback.id]
+    cancelled = await cbs.cancel(w.agent, callback.id)
+    assert cancelled.state is CallbackState.CANCELLED
+    assert (await w.store.get_contact(w.contact_id)).state is ContactState.COMPLETED
+    with pytest.raises(Clash):
+        await cbs.cancel(w.agent, callback.id)
+
+
+async def test_stats_by_category_topic_agent_and_period(world: World) -> None:
+    """Registrations are counted by category and topic, per agent and period."""
+    w, it = world, world.services.interactions
+    cat = await it.create_category(w.manager, "Mood", True, None)
+    pos = await it.create_topic(w.manager, cat.id, "Positive", "")
+    neg = await it.create_topic(w.manager, cat.id, "Negative", "")
+    for topics in ((pos.id,), (pos.id, neg.id)):
+        call = await it.start_interaction(w.agent.id, "+4799000000", Direction.INBOUND)
+        await it.register(w.agent, call.id, RegistrationDraft(topic_ids=topics))
+    rows = await it.stats(w.manager, StatsQuery(by_agent=True))
+    assert [(r.topic, r.count, r.agent_id) for r in rows] == [
+        ("Positive", 2, w.agent.id),
+        ("Negative", 1, w.agent.id),
+    ]
+    assert await it.stats(w.manager, StatsQuery(since=NOW + timedelta(seconds=1))) == []
+    assert await it.stats(w.manager, StatsQuery(agent_id=w.other.id)) == []
+
+
+async def test_cases_mandatory_fields_log_and_creator_rules(world: World) -> None:
+    """Cases name missing fields, log each change, and only the creator amends untaken."""
+    w, cases = world, world.services.cases
+    ctype = await cases.create_type(w.manager, "Billing", "finance", ["ban", "comments"])
+    with pytest.raises(Invalid, match="requires: ban, comments"):
+        await cases.create(w.agent, CaseDraft(ctype.id, "bid"))
+    case = await cases.create(
+        w.agent, CaseDraft(ctype.id, "bid", comments="wrong bill", fields={"ban": "42"})
+    )
+    assert case.status is CaseStatus.SENT and case.department == "finance"
+    with pytest.raises(Unknown):
+        await cases.get(w.other, case.id)
+    amended = await cases.amend(w.agent, case.id, CaseAmendment(subject="bid-2"))
+    assert amended.subject == "bid-2"
+    await cases.department_action(w.manager, case.id, CaseActionKind.TAKEN, "")
+    with pytest.raises(Clash):
+        await cases.close(w.agent, case.id, "")
+    log = await cases.log(w.agent, case.id)
+    assert [(a.actor, a.action) for a in log] == [
+        ("anna", CaseActionKind.CREATED),
+        ("anna", CaseActionKind.AMENDED),
+        ("mia", CaseActionKind.TAKEN),
+    ]
+    assert [c.id for c in await cases.mine(w.agent, CaseStatus.TAKEN)] == [case.id]
