@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from campaigns.store import (
     Conflict,
     NotFound,
 )
+from campaigns.wrapup import Callback, CallbackState
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -328,6 +329,21 @@ class SqlStore:
         claimed.sort(key=lambda k: (-k.priority, k.id))
         return claimed
 
+    async def next_due_at(self, campaign_id: int) -> datetime | None:
+        c = t.contacts.c
+        async with self._engine.connect() as conn:
+            found = [
+                await conn.scalar(
+                    sa.select(sa.func.min(c.due_at)).where(
+                        c.campaign_id == campaign_id, sa.text(queue)
+                    )
+                )
+                for queue in (_URGENT, _ORDINARY)
+            ]
+        due = [when for when in found if when is not None]
+        # min() over a text-typed predicate query comes back raw on SQLite.
+        return min(_utc(when) for when in due) if due else None
+
     async def defer(self, contact_id: int, due_at: datetime, owner: str) -> bool:
         c = t.contacts.c
 
@@ -388,6 +404,12 @@ class SqlStore:
                     updated_at=now,
                 )
             )
+            # A callback being delivered goes back to its owner, not to the ordinary queue.
+            await conn.execute(
+                sa.update(t.contacts)
+                .where(c.id.in_(ids), _has_due_callback())
+                .values(state=ContactState.CALLBACK.value, due_at=None)
+            )
             return ids
 
         ids = await self._tx(work)
@@ -439,16 +461,28 @@ class SqlStore:
         a, c = t.attempts.c, t.contacts.c
 
         async def work(conn: AsyncConnection) -> bool:
-            contact_id = (
+            closed = (
                 await conn.execute(
                     sa.update(t.attempts)
                     .where(a.id == attempt_id, a.ended_at.is_(None))
                     .values(ended_at=now, outcome=outcome.value, counted=decision.counted)
-                    .returning(a.contact_id)
+                    .returning(a.contact_id, a.detail)
                 )
-            ).scalar_one_or_none()
-            if contact_id is None:
+            ).one_or_none()
+            if closed is None:
                 return False
+            contact_id, detail = closed
+            if "callback_id" in detail:
+                # Delivered, answered or not: an unanswered callback may be booked again
+                # by the agent; meanwhile the contact follows the retry rules.
+                await conn.execute(
+                    sa.update(t.callbacks)
+                    .where(
+                        t.callbacks.c.id == detail["callback_id"],
+                        t.callbacks.c.state == CallbackState.DUE.value,
+                    )
+                    .values(state=CallbackState.DONE.value, updated_at=now)
+                )
             # A contact put on the do-not-call list during the call stays there.
             await conn.execute(
                 sa.update(t.contacts)
@@ -476,6 +510,104 @@ class SqlStore:
                 sa.select(t.attempts).where(a.owner == owner, a.ended_at.is_(None)).order_by(a.id)
             )
             return [_attempt(row) for row in rows]
+
+    # Callback delivery
+
+    async def next_callback_at(self) -> datetime | None:
+        cb = t.callbacks.c
+        async with self._engine.connect() as conn:
+            when = await conn.scalar(
+                sa.select(sa.func.min(cb.due_at)).where(cb.state == CallbackState.BOOKED.value)
+            )
+        return _utc(when) if when is not None else None
+
+    async def take_due_callbacks(self, now: datetime) -> list[Callback]:
+        cb = t.callbacks.c
+        due = (
+            sa.select(t.callbacks.c.id, cb.due_at, t.campaigns.c.spec)
+            .join(t.campaigns, t.campaigns.c.id == cb.campaign_id)
+            .where(cb.state == CallbackState.BOOKED.value, cb.due_at <= now)
+            .order_by(cb.due_at, cb.id)
+        )
+        if self._postgres:
+            due = due.with_for_update(of=t.callbacks, skip_locked=True)
+
+        async def work(conn: AsyncConnection) -> list[Callback]:
+            taken = []
+            for callback_id, due_at, spec in (await conn.execute(due)).all():
+                minutes = CampaignSpec.model_validate(spec).callback_reservation_minutes
+                row = (
+                    await conn.execute(
+                        sa.update(t.callbacks)
+                        .where(cb.id == callback_id)
+                        .values(
+                            state=CallbackState.DUE.value,
+                            reserved_until=due_at + timedelta(minutes=minutes),
+                            updated_at=now,
+                        )
+                        .returning(*t.callbacks.c)
+                    )
+                ).one()
+                taken.append(_callback(row))
+            return taken
+
+        return await self._tx(work)
+
+    async def open_due_callbacks(self) -> list[Callback]:
+        cb = t.callbacks.c
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(t.callbacks)
+                .where(cb.state == CallbackState.DUE.value)
+                .order_by(cb.due_at, cb.id)
+            )
+            return [_callback(row) for row in rows]
+
+    async def start_callback_attempt(
+        self, callback: Callback, agent_id: int, owner: str, now: datetime, lease_until: datetime
+    ) -> tuple[Contact, Attempt]:
+        c, cb = t.contacts.c, t.callbacks.c
+
+        async def work(conn: AsyncConnection) -> tuple[Contact, Attempt]:
+            still_due = await conn.scalar(
+                sa.select(cb.id).where(cb.id == callback.id, cb.state == CallbackState.DUE.value)
+            )
+            row = (
+                await conn.execute(
+                    sa.update(t.contacts)
+                    .where(c.id == callback.contact_id, c.state == ContactState.CALLBACK.value)
+                    .values(
+                        state=ContactState.DIALING.value,
+                        due_at=None,
+                        lease_owner=owner,
+                        lease_expires_at=lease_until,
+                        updated_at=now,
+                    )
+                    .returning(*t.contacts.c)
+                )
+            ).one_or_none()
+            if still_due is None or row is None:
+                raise Conflict(f"callback {callback.id} cannot be delivered now")
+            contact = _contact(row)
+            attempt = (
+                await conn.execute(
+                    sa.insert(t.attempts)
+                    .values(
+                        contact_id=contact.id,
+                        campaign_id=contact.campaign_id,
+                        phone=contact.phone,
+                        owner=owner,
+                        started_at=now,
+                        counted=False,
+                        agent_id=agent_id,
+                        detail={"callback_id": callback.id},
+                    )
+                    .returning(*t.attempts.c)
+                )
+            ).one()
+            return contact, _attempt(attempt)
+
+        return await self._tx(work)
 
     # Do-not-call
 
@@ -551,6 +683,24 @@ def _campaign_ref(ref: int | str) -> sa.ColumnElement[bool]:
     if isinstance(ref, int) or ref.isdigit():
         return t.campaigns.c.id == int(ref)
     return t.campaigns.c.name == ref
+
+
+def _callback(row: sa.Row[Any]) -> Callback:
+    # The agent side owns the callback mapping; imported here, as it imports this module.
+    from campaigns.sql_agents import _callback as callback_from_row
+
+    return callback_from_row(row)
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _has_due_callback() -> sa.ColumnElement[bool]:
+    cb = t.callbacks.c
+    return sa.exists().where(cb.contact_id == t.contacts.c.id, cb.state == CallbackState.DUE.value)
 
 
 def _requeued_state(dials: sa.ColumnElement[int] = t.contacts.c.dials) -> sa.ColumnElement[str]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
+
+if TYPE_CHECKING:  # wrapup's errors derive from this module's
+    from campaigns.wrapup import Callback
 
 
 class StoreError(Exception):
@@ -94,6 +97,10 @@ class Store(Protocol):
         """
         ...
 
+    async def next_due_at(self, campaign_id: int) -> datetime | None:
+        """When the campaign's earliest queued contact is due (None: the queue is empty)."""
+        ...
+
     async def defer(self, contact_id: int, due_at: datetime, owner: str) -> bool:
         """Put a claimed contact back in the queue untouched (e.g. outside calling hours)."""
         ...
@@ -123,6 +130,33 @@ class Store(Protocol):
 
     async def open_attempts(self, owner: str) -> list[Attempt]:
         """Attempts of ``owner`` with no outcome yet (crash recovery)."""
+        ...
+
+    # Callback delivery (booking is the agent side's: campaigns.sql_agents)
+    async def next_callback_at(self) -> datetime | None:
+        """When the earliest booked callback falls due."""
+        ...
+
+    async def take_due_callbacks(self, now: datetime) -> list[Callback]:
+        """Move booked callbacks due by ``now`` to ``due``, reserved for their owner.
+
+        The reservation runs for the campaign's ``callback_reservation_minutes`` from the
+        due time. Returns the callbacks moved.
+        """
+        ...
+
+    async def open_due_callbacks(self) -> list[Callback]:
+        """Callbacks that are due and not yet delivered, oldest first (survives a restart)."""
+        ...
+
+    async def start_callback_attempt(
+        self, callback: Callback, agent_id: int, owner: str, now: datetime, lease_until: datetime
+    ) -> tuple[Contact, Attempt]:
+        """Claim a due callback's contact for ``agent_id`` and record the attempt.
+
+        :class:`Conflict` if the callback is no longer due or its contact is busy.
+        The attempt's ``finish_attempt`` closes the callback.
+        """
         ...
 
     # Do-not-call

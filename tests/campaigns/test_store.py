@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaigns import tables as t
 from campaigns.importer import ContactRow
 from campaigns.model import CampaignState, ContactState, Outcome
 from campaigns.retry import decide
@@ -256,3 +258,104 @@ async def test_concurrent_claimers_never_share_a_contact(engine: AsyncEngine) ->
     assert len(everything) == 2000
     assert len(set(everything)) == 2000
     assert sum(1 for part in found if part) >= 2, "claims were not interleaved"
+
+
+async def book_callback(
+    engine: AsyncEngine, contact_id: int, campaign_id: int, due_at: datetime, owner: int | None
+) -> int:
+    """Book a callback the way the agent side does: row booked, contact in ``callback``."""
+    async with engine.begin() as conn:
+        agent = await conn.scalar(sa.select(t.agents.c.id).where(t.agents.c.username == "ann"))
+        if agent is None:
+            agent = await conn.scalar(
+                sa.insert(t.agents)
+                .values(username="ann", role="agent", created_at=NOW)
+                .returning(t.agents.c.id)
+            )
+        callback_id = await conn.scalar(
+            sa.insert(t.callbacks)
+            .values(
+                contact_id=contact_id,
+                campaign_id=campaign_id,
+                booked_by=agent,
+                owner_id=agent if owner is not None else None,
+                due_at=due_at,
+                comment="call after lunch",
+                state="booked",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            .returning(t.callbacks.c.id)
+        )
+        await conn.execute(
+            sa.update(t.contacts)
+            .where(t.contacts.c.id == contact_id)
+            .values(state="callback", due_at=None)
+        )
+    assert callback_id is not None
+    return int(callback_id)
+
+
+async def test_callback_delivery_reserves_claims_and_closes(
+    store: SqlStore, engine: AsyncEngine
+) -> None:
+    """A due callback is reserved for its owner, delivered once, and closed by its attempt."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    due = NOW + timedelta(hours=1)
+    callback_id = await book_callback(engine, contact.id, cid, due, owner=1)
+    assert await store.next_callback_at() == due
+    assert await store.take_due_callbacks(due - timedelta(seconds=1)) == []
+    (taken,) = await store.take_due_callbacks(due)
+    assert taken.id == callback_id
+    assert taken.reserved_until == due + timedelta(minutes=20)
+    assert await store.take_due_callbacks(due) == []
+    assert [c.id for c in await store.open_due_callbacks()] == [callback_id]
+    # The contact is in no ordinary queue while its callback is pending.
+    assert await store.claim_due(cid, 5, due, "me", LEASE) == []
+
+    agent = taken.booked_by
+    calling, attempt = await store.start_callback_attempt(taken, agent, "me", due, LEASE)
+    assert calling.state is ContactState.DIALING
+    with pytest.raises(Conflict):
+        await store.start_callback_attempt(taken, agent, "me", due, LEASE)
+    spec = CampaignSpec(name="x")
+    answered = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.ANSWERED,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone="Europe/Oslo",
+        now=due,
+    )
+    assert await store.finish_attempt(attempt.id, Outcome.ANSWERED, answered, due)
+    assert await store.open_due_callbacks() == []
+    assert (await store.get_contact(contact.id)).state is ContactState.COMPLETED
+
+
+async def test_crashed_callback_delivery_goes_back_to_its_owner(
+    store: SqlStore, engine: AsyncEngine
+) -> None:
+    """A callback whose dialer died is due again, not dropped into the ordinary queue."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    await book_callback(engine, contact.id, cid, NOW, owner=None)
+    (taken,) = await store.take_due_callbacks(NOW)
+    await store.start_callback_attempt(taken, taken.booked_by, "dead", NOW, LEASE)
+    await store.release_expired_leases(LEASE + timedelta(seconds=1))
+    after = await store.get_contact(contact.id)
+    assert (after.state, after.due_at) == (ContactState.CALLBACK, None)
+    assert [c.id for c in await store.open_due_callbacks()] == [taken.id]
+    await store.start_callback_attempt(taken, taken.booked_by, "me", NOW, LEASE)
+
+
+async def test_next_due_at_sees_both_queues(store: SqlStore) -> None:
+    """The engine sleeps until the earliest due contact, urgent or ordinary."""
+    cid = await running_campaign(store)
+    assert await store.next_due_at(cid) is None
+    later = NOW + timedelta(hours=3)
+    await store.add_contacts(cid, rows("+4741000001"), later)
+    assert await store.next_due_at(cid) == later
