@@ -22,7 +22,6 @@ from campaigns import tables as t
 from campaigns.agents import Clash, Role, Unknown, User
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType, Priority
 from campaigns.model import ContactState
-from campaigns.sqlstore import _is_transient
 from campaigns.wrapup import (
     Callback,
     CallbackState,
@@ -60,6 +59,9 @@ class SqlAgentStore:
                 async with self._engine.begin() as conn:
                     return await work(conn)
             except DBAPIError as exc:
+                # Imported here: campaigns.sqlstore imports this module (callback rows).
+                from campaigns.sqlstore import _is_transient
+
                 if attempt == _TRIES or not _is_transient(exc):
                     raise
                 log.warning("agent_store_transient_error", attempt=attempt, error=str(exc.orig))

@@ -1,0 +1,177 @@
+"""The HTTP agent API. ``create_app`` is handed its collaborators by the composition root;
+nothing here is a module-level singleton."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent_api.hub import AgentHub
+from agent_api.routers import callbacks, campaigns, cases, events, interactions, users, wrapup
+from agent_api.schemas import Health
+from agent_api.services import Services
+from campaigns.agents import DomainError, Forbidden, Invalid, Unauthorized
+from campaigns.spec import SpecError
+from campaigns.store import Conflict, NotFound, StoreError
+from dialer.settings import ApiSettings
+
+log = structlog.get_logger()
+
+MAX_BODY_BYTES = 64 * 1024
+
+# Domain error classes to HTTP statuses: the one mapping (most specific first).
+_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Invalid, 422),
+    (SpecError, 422),
+    (StoreError, 400),
+)
+
+
+def create_app(
+    services: Services,
+    settings: ApiSettings,
+    hub: AgentHub,
+    *,
+    publisher: Any = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    sse_keepalive_seconds: float = 15.0,
+) -> FastAPI:
+    """The API over ``services``; ``hub`` feeds /agents/me/events, ``publisher`` (MQTT) is
+    only read for /health."""
+    app = FastAPI(
+        title="Ringback agent API",
+        version="0.1.0",
+        description="Agents, wrap-up, end reasons, callbacks, cases and campaigns.",
+    )
+    app.state.services = services
+    app.state.hub = hub
+    app.state.sse_keepalive = sse_keepalive_seconds
+    app.state.settings = settings
+    for module in (users, interactions, wrapup, callbacks, cases, campaigns, events):
+        app.include_router(module.router)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    async def health() -> Health:
+        return Health(
+            status="ok",
+            mqtt_connected=getattr(publisher, "connected", None),
+            mqtt_dropped=getattr(publisher, "dropped", 0),
+            mqtt_buffered=getattr(publisher, "buffered", 0),
+            event_subscribers=hub.subscribers,
+        )
+
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+        code = getattr(exc, "code", "invalid")
+        field = getattr(exc, "field", None)
+        if status >= 500:  # pragma: no cover
+            log.error("request_failed", path=request.url.path, code=code)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            {"code": code, "message": str(exc), "field": field}, status, headers=headers
+        )
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts, fields = [], []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"] if p not in ("body", "query", "path")]
+            name = ".".join(loc) or "body"
+            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            parts.append(f"{name}: {message}")
+            fields.append(name)
+        return JSONResponse(
+            {"code": "invalid", "message": "; ".join(parts), "field": ",".join(fields)}, 422
+        )
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = "too_large" if exc.status_code == 413 else f"http_{exc.status_code}"
+        field = "body" if exc.status_code == 413 else None
+        return JSONResponse(
+            {"code": code, "message": str(exc.detail), "field": field},
+            exc.status_code,
+            headers=exc.headers,
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StoreError, domain_error)
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(SpecError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, by header or while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _too_large(send, self.max_bytes)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(HTTPException):
+    # An HTTPException so that FastAPI's body parsing passes it on as it is.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"body: larger than {limit} bytes")
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        b'{"code":"too_large","message":"body: larger than '
+        + str(limit).encode()
+        + b' bytes","field":"body"}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,43 @@
+"""Request dependencies: the services given to the app, and the authenticated user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent_api.hub import AgentHub
+from agent_api.services import Services
+from campaigns.agents import Unauthorized, User, require_manager
+
+_bearer = HTTPBearer(auto_error=False, description="The token printed by `ringback user add`")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_hub(request: Request) -> AgentHub:
+    hub: AgentHub = request.app.state.hub
+    return hub
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise Unauthorized("a bearer token is needed (Authorization: Bearer <token>)")
+    return await get_services(request).users.authenticate(credentials.credentials)
+
+
+async def manager(user: Annotated[User, Depends(current_user)]) -> User:
+    require_manager(user)
+    return user
+
+
+Svc = Annotated[Services, Depends(get_services)]
+Me = Annotated[User, Depends(current_user)]
+Manager = Annotated[User, Depends(manager)]

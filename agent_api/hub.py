@@ -1,0 +1,63 @@
+"""In-process push channel to agents: one bounded queue per connected stream.
+
+A slow or stuck reader loses its oldest events (counted), never memory: the queue is
+bounded and its entry is removed when the stream closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    name: str
+    data: Mapping[str, Any]
+
+
+class AgentHub:
+    def __init__(self, queue_size: int = 100) -> None:
+        self._queue_size = queue_size
+        self._streams: dict[int, set[asyncio.Queue[AgentEvent]]] = {}
+        self.dropped = 0
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(s) for s in self._streams.values())
+
+    @asynccontextmanager
+    async def subscribe(self, agent_id: int) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
+        queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
+        self._streams.setdefault(agent_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            streams = self._streams.get(agent_id)
+            if streams is not None:
+                streams.discard(queue)
+                if not streams:
+                    del self._streams[agent_id]
+
+    def send(self, agent_id: int, event: AgentEvent) -> None:
+        for queue in self._streams.get(agent_id, ()):
+            self._put(queue, event)
+
+    def broadcast(self, event: AgentEvent) -> None:
+        for streams in self._streams.values():
+            for queue in streams:
+                self._put(queue, event)
+
+    def _put(self, queue: asyncio.Queue[AgentEvent], event: AgentEvent) -> None:
+        if queue.full():
+            queue.get_nowait()
+            self.dropped += 1
+            log.warning("agent_event_dropped", event_name=event.name)
+        queue.put_nowait(event)

@@ -1,0 +1,127 @@
+"""MQTT publishing with aiomqtt: a bounded buffer in front of one connection.
+
+``publish`` never blocks and never fails: while the broker is away events wait in the buffer
+(oldest dropped when full, and counted); the connection is retried with capped backoff.
+Delivery is at least once (QoS 1; an event is removed from the buffer only once sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+import structlog
+
+from dialer.settings import MqttSettings
+
+log = structlog.get_logger()
+
+
+class MqttPublisher:
+    """Async context manager: publishing runs in a task that lives inside ``async with``."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        client_id: str | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._settings = settings
+        self._client_id = client_id
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._connect_timeout = connect_timeout
+        self._buffer: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._stack = AsyncExitStack()
+        self.connected = False
+        self.sent = 0
+        self.dropped = 0
+        self.connects = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None:
+        if len(self._buffer) >= self._settings.buffer_size:
+            self._buffer.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("mqtt_events_dropped", dropped=self.dropped)
+        self._buffer.append((topic, json.dumps(payload, default=str).encode()))
+        self._wake.set()
+
+    async def __aenter__(self) -> Self:
+        group = await self._stack.enter_async_context(asyncio.TaskGroup())
+        task = group.create_task(self._run(), name="mqtt-publisher")
+        self._stack.callback(task.cancel)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _run(self) -> None:
+        backoff = self._backoff_initial
+        s = self._settings
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    s.host,
+                    s.port,
+                    username=s.username,
+                    password=s.password.get_secret_value() if s.password else None,
+                    identifier=self._client_id,
+                    timeout=self._connect_timeout,
+                ) as client:
+                    self.connected = True
+                    self.connects += 1
+                    backoff = self._backoff_initial
+                    log.info("mqtt_connected", host=s.host, port=s.port, buffered=self.buffered)
+                    await self._drain(client)
+            except aiomqtt.MqttError as exc:
+                if self.connected:
+                    log.warning("mqtt_disconnected", error=str(exc), buffered=self.buffered)
+                else:
+                    log.info("mqtt_connect_failed", error=str(exc), retry_in=backoff)
+            finally:
+                self.connected = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_max)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while True:
+            while self._buffer:
+                topic, payload = self._buffer[0]
+                await client.publish(topic, payload, qos=1)
+                # The buffer may have dropped its head meanwhile: remove what was sent.
+                if self._buffer and self._buffer[0] == (topic, payload):
+                    self._buffer.popleft()
+                self.sent += 1
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class NullPublisher:
+    """Used when MQTT is disabled."""
+
+    connected = None
+    dropped = 0
+    buffered = 0
+
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None:
+        return None

@@ -1,0 +1,47 @@
+"""Users, tokens and the agent's own state."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent_api.deps import Manager, Me, Svc
+from agent_api.schemas import StateIn, StateOut, TokenOut, UserCreated, UserIn, UserOut
+from agent_api.services import AgentState
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users/me", response_model=UserOut)
+async def who_am_i(me: Me) -> UserOut:
+    return UserOut.model_validate(me)
+
+
+@router.post("/users", response_model=UserCreated, status_code=201)
+async def create_user(body: UserIn, svc: Svc, _: Manager) -> UserCreated:
+    user, token = await svc.users.create_user(body.username, body.role, body.name, body.extension)
+    return UserCreated(user=UserOut.model_validate(user), token=token)
+
+
+@router.get("/users", response_model=list[UserOut])
+async def list_users(svc: Svc, me: Manager) -> list[UserOut]:
+    return [UserOut.model_validate(u) for u in await svc.users.list_users(me)]
+
+
+@router.post("/users/{user_id}/token", response_model=TokenOut)
+async def rotate_token(user_id: int, svc: Svc, _: Manager) -> TokenOut:
+    return TokenOut(token=await svc.users.rotate_token(user_id))
+
+
+@router.get("/agents/me/state", response_model=StateOut)
+async def my_state(svc: Svc, me: Me) -> StateOut:
+    state, reason = svc.interactions.state_of(me.id)
+    ready = await svc.interactions.may_become_ready(me.id)
+    return StateOut(state=state.value, reason=reason, may_become_ready=ready)
+
+
+@router.put("/agents/me/state", response_model=StateOut)
+async def set_my_state(body: StateIn, svc: Svc, me: Me) -> StateOut:
+    """Ready / paused (with a reason) / logged out; ready waits for a forced registration."""
+    state = await svc.interactions.set_state(me, AgentState(body.state), body.reason)
+    ready = await svc.interactions.may_become_ready(me.id)
+    return StateOut(state=state.value, reason=body.reason, may_become_ready=ready)

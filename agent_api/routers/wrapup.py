@@ -1,0 +1,87 @@
+"""The wrap-up catalogue (categories, topics), end reasons, follow-up queues, statistics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime
+
+from agent_api.deps import Manager, Me, Svc
+from agent_api.routers.convert import categories_out, interaction_out
+from agent_api.schemas import (
+    CategoryIn,
+    CategoryOut,
+    CategoryPatch,
+    EndReasonIn,
+    EndReasonOut,
+    InteractionOut,
+    TopicCountOut,
+    TopicIn,
+    TopicOut,
+)
+from campaigns.wrapup import StatsQuery
+
+router = APIRouter(tags=["wrap-up"])
+
+
+@router.get("/wrapup/categories", response_model=list[CategoryOut])
+async def list_categories(svc: Svc, _: Me) -> list[CategoryOut]:
+    categories, topics = await svc.interactions.catalogue()
+    return categories_out(categories, topics)
+
+
+@router.post("/wrapup/categories", response_model=CategoryOut, status_code=201)
+async def create_category(body: CategoryIn, svc: Svc, me: Manager) -> CategoryOut:
+    category = await svc.interactions.create_category(
+        me, body.name, body.multi_choice, body.campaign_id
+    )
+    return CategoryOut.model_validate(category)
+
+
+@router.patch("/wrapup/categories/{category_id}", response_model=CategoryOut)
+async def patch_category(
+    category_id: int, body: CategoryPatch, svc: Svc, me: Manager
+) -> CategoryOut:
+    category = await svc.interactions.set_category_active(me, category_id, body.active)
+    return CategoryOut.model_validate(category)
+
+
+@router.post("/wrapup/categories/{category_id}/topics", response_model=TopicOut, status_code=201)
+async def create_topic(category_id: int, body: TopicIn, svc: Svc, me: Manager) -> TopicOut:
+    topic = await svc.interactions.create_topic(me, category_id, body.name, body.script)
+    return TopicOut.model_validate(topic)
+
+
+@router.get("/end-reasons", response_model=list[EndReasonOut])
+async def list_end_reasons(svc: Svc, _: Me) -> list[EndReasonOut]:
+    return [EndReasonOut.model_validate(r) for r in await svc.interactions.end_reasons()]
+
+
+@router.post("/end-reasons", response_model=EndReasonOut, status_code=201)
+async def create_end_reason(body: EndReasonIn, svc: Svc, me: Manager) -> EndReasonOut:
+    reason = await svc.interactions.create_end_reason(
+        me, body.name, body.close_by_default, body.followup_queue
+    )
+    return EndReasonOut.model_validate(reason)
+
+
+@router.get("/followups", response_model=list[InteractionOut])
+async def followups(svc: Svc, me: Manager, queue: str | None = None) -> list[InteractionOut]:
+    """Requests not closed at the end of the call, by follow-up queue."""
+    now = svc.clock()
+    return [interaction_out(i, now) for i in await svc.interactions.followups(me, queue)]
+
+
+@router.get("/stats/registrations", response_model=list[TopicCountOut])
+async def registration_stats(
+    svc: Svc,
+    me: Manager,
+    campaign_id: int | None = None,
+    agent_id: int | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    by_agent: bool = False,
+    by_campaign: bool = False,
+) -> list[TopicCountOut]:
+    """Registrations counted by category and topic; filter by campaign, agent and period."""
+    query = StatsQuery(campaign_id, agent_id, since, until, by_agent, by_campaign)
+    return [TopicCountOut.model_validate(r) for r in await svc.interactions.stats(me, query)]

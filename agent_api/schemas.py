@@ -1,0 +1,334 @@
+"""Request and response bodies. Requests refuse unknown fields; responses are read from the
+domain values (``from_attributes``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from campaigns.agents import Role
+from campaigns.cases import CaseActionKind, CaseStatus, Priority
+from campaigns.model import CampaignState, ContactState
+from campaigns.wrapup import CallbackFor, CallbackState, Direction, Feedback
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, Field(max_length=4000)]
+Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9]{2,20}$")]
+Id = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(Out):
+    """Every 4xx/5xx body: a stable code, a message for people, the field to blame."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+# Users
+
+
+class UserIn(In):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    role: Role
+    name: Annotated[str, Field(max_length=200)] = ""
+    extension: Annotated[str | None, Field(max_length=100)] = None
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    role: Role
+    name: str
+    extension: str | None
+
+
+class UserCreated(Out):
+    user: UserOut
+    token: str = Field(description="Shown once; only its hash is kept.")
+
+
+class TokenOut(Out):
+    token: str
+
+
+# Agent state
+
+
+class StateIn(In):
+    state: Literal["ready", "paused", "logged_out"]
+    reason: Annotated[str | None, Field(max_length=200)] = None
+
+
+class StateOut(Out):
+    state: str
+    reason: str | None
+    may_become_ready: bool
+
+
+# Wrap-up catalogue
+
+
+class CategoryIn(In):
+    name: Name
+    multi_choice: bool = False
+    campaign_id: Id | None = None
+
+
+class CategoryPatch(In):
+    active: bool
+
+
+class TopicIn(In):
+    name: Name
+    script: Text = ""
+
+
+class TopicOut(Out):
+    id: int
+    category_id: int
+    name: str
+    script: str
+    active: bool
+
+
+class CategoryOut(Out):
+    id: int
+    name: str
+    multi_choice: bool
+    campaign_id: int | None
+    active: bool
+    topics: list[TopicOut] = []
+
+
+class EndReasonIn(In):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    close_by_default: bool
+    followup_queue: Name = "general"
+
+
+class EndReasonOut(Out):
+    id: int
+    name: str
+    close_by_default: bool
+    followup_queue: str
+    active: bool
+
+
+# Interactions and registration
+
+
+class InteractionIn(In):
+    phone: Phone
+    direction: Direction = Direction.INBOUND
+    contact_id: Id | None = None
+    campaign_id: Id | None = None
+
+
+class TimerOut(Out):
+    elapsed_seconds: float
+    remaining_seconds: float | None
+    extended: bool
+
+
+class InteractionOut(Out):
+    id: int
+    agent_id: int
+    direction: Direction
+    phone: str
+    contact_id: int | None
+    campaign_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    wrapped_up_at: datetime | None
+    end_reason_id: int | None
+    end_description: str
+    closed: bool | None
+    followup_queue: str | None
+    registration_required: bool
+    timer: TimerOut | None = None
+
+
+class ContactOut(Out):
+    id: int
+    phone: str
+    timezone: str
+    state: ContactState
+    attributes: dict[str, str]
+
+
+class CallbackIn(In):
+    due_at: AwareDatetime
+    comment: Text = ""
+    for_: CallbackFor = Field(default=CallbackFor.ME, alias="for")
+
+
+class EndReasonChoiceIn(In):
+    reason_id: Id
+    close: bool | None = Field(default=None, description="None: the reason's default")
+    description: Text = ""
+
+
+class RegistrationIn(In):
+    topic_ids: Annotated[list[Id], Field(max_length=100)] = []
+    comment: Text = ""
+    feedback: Feedback | None = None
+    callback: CallbackIn | None = None
+    end_reason: EndReasonChoiceIn | None = None
+
+
+class CallbackOut(Out):
+    id: int
+    contact_id: int
+    campaign_id: int
+    booked_by: int
+    owner_id: int | None
+    due_at: datetime
+    comment: str
+    state: CallbackState
+    interaction_id: int | None
+
+
+class RegistrationOut(Out):
+    id: int
+    interaction_id: int
+    agent_id: int
+    campaign_id: int | None
+    comment: str
+    feedback: Feedback | None
+    automatic: bool
+    created_at: datetime
+    topic_ids: list[int]
+    callback: CallbackOut | None = None
+
+
+class InteractionDetail(Out):
+    interaction: InteractionOut
+    contact: ContactOut | None
+    categories: list[CategoryOut]
+    registration: RegistrationOut | None
+
+
+class RebookIn(In):
+    due_at: AwareDatetime
+    comment: Text | None = None
+
+
+# Cases
+
+
+class CaseTypeIn(In):
+    name: Name
+    department: Name
+    mandatory_fields: Annotated[list[Name], Field(max_length=50)] = []
+
+
+class CaseTypeOut(Out):
+    id: int
+    name: str
+    department: str
+    mandatory_fields: list[str]
+
+
+Fields = Annotated[dict[Name, Annotated[str, Field(max_length=2000)]], Field(max_length=50)]
+
+
+class CaseIn(In):
+    type_id: Id
+    subject: Annotated[str, Field(max_length=200)]
+    priority: Priority = Priority.NORMAL
+    comments: Text = ""
+    phone: Phone | None = None
+    interaction_id: Id | None = None
+    fields: Fields = {}
+
+
+class CasePatch(In):
+    subject: Annotated[str | None, Field(max_length=200)] = None
+    priority: Priority | None = None
+    comments: Text | None = None
+    fields: Fields | None = None
+
+
+class CaseCloseIn(In):
+    comment: Text = ""
+
+
+class CaseActionIn(In):
+    action: Literal[CaseActionKind.TAKEN, CaseActionKind.RETURNED, CaseActionKind.RESOLVED]
+    comment: Text = ""
+
+
+class CaseOut(Out):
+    id: int
+    type_id: int
+    subject: str
+    priority: Priority
+    status: CaseStatus
+    department: str
+    creator_id: int
+    taken_by: str | None
+    interaction_id: int | None
+    phone: str | None
+    comments: str
+    fields: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseActionOut(Out):
+    id: int
+    actor: str
+    action: CaseActionKind
+    detail: dict[str, Any]
+    at: datetime
+
+
+# Statistics and campaigns
+
+
+class TopicCountOut(Out):
+    category_id: int
+    category: str
+    topic_id: int
+    topic: str
+    count: int
+    campaign_id: int | None
+    agent_id: int | None
+
+
+class CampaignStateIn(In):
+    state: CampaignState
+
+
+class CampaignOut(Out):
+    id: int
+    name: str
+    state: CampaignState
+    created_at: datetime
+    spec: dict[str, Any]
+
+
+class CampaignStatsOut(Out):
+    contacts_by_state: dict[str, int]
+    attempts_by_outcome: dict[str, int]
+    attempts_open: int
+    abandon_rate: float | None
+
+
+class Health(Out):
+    status: str
+    mqtt_connected: bool | None
+    mqtt_dropped: int
+    mqtt_buffered: int
+    event_subscribers: int
