@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_api.app import create_app
@@ -39,6 +40,7 @@ class Api:
     agent_id: int
     campaign_id: int
     contact_id: int
+    app: FastAPI
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -77,4 +79,5 @@ async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
             agent.id,
             campaign.id,
             contact.id,
+            app,
         )
