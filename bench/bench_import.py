@@ -81,7 +81,7 @@ def generate(path: Path, rows: int, seed: int = 20260523) -> None:
 def _good_number(rng: random.Random, draw: float) -> str:
     d = rng.randint
     if draw < 0.55:  # Norway, national and international forms
-        n = f"{rng.choice('4949923')}{d(0, 9999999):07d}"
+        n = f"{rng.choice('49492')}{d(0, 9999999):07d}"
         return rng.choice(
             [
                 n,

@@ -9,7 +9,9 @@ physical line number and a stable reason, and the rest are imported.
 Phone numbers are checked in worker processes when ``workers`` > 0: phonenumbers is
 pure Python and single-threaded, and the database writer in the main process overlaps
 with it. The main process keeps the CSV parsing (one C call per record), so line
-numbers, order and attributes never leave it.
+numbers, order and attributes never leave it. Workers are started with "forkserver"
+(safe beside the event loop's and the database driver's threads), so a script that
+imports with workers needs the usual ``if __name__ == "__main__":`` guard.
 
 Attribute values are kept as written, apart from surrounding whitespace; a quoted field
 may legally hold a line break (a "notes" column), and so may the stored attribute.
@@ -98,7 +100,7 @@ class ImportOptions:
     """Header of a time zone column; ``None`` uses one of :data:`TIMEZONE_COLUMNS` if present."""
     batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = 0
-    """Processes checking numbers; 0 checks them in the calling process."""
+    """Processes checking numbers; 0 checks them in the calling process (see module doc)."""
     max_bytes: int = DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:
