@@ -368,17 +368,23 @@ class SqlStore:
         return await self._tx(work)
 
     async def release_expired_leases(self, now: datetime) -> list[int]:
+        c = t.contacts.c
+        ids = await self._release(now, c.lease_expires_at.isnot(None) & (c.lease_expires_at < now))
+        if ids:
+            log.warning("leases_expired", contacts=len(ids))
+        return ids
+
+    async def release_owned(self, owner: str, now: datetime) -> list[int]:
+        return await self._release(now, t.contacts.c.lease_owner == owner)
+
+    async def _release(self, now: datetime, which: sa.ColumnElement[bool]) -> list[int]:
         c, a = t.contacts.c, t.attempts.c
-        expired = sa.select(c.id).where(
-            c.lease_expires_at.isnot(None),
-            c.lease_expires_at < now,
-            c.state == ContactState.DIALING.value,
-        )
+        leased = sa.select(c.id).where(which, c.state == ContactState.DIALING.value)
         if self._postgres:
-            expired = expired.with_for_update(skip_locked=True)
+            leased = leased.with_for_update(skip_locked=True)
 
         async def work(conn: AsyncConnection) -> list[int]:
-            ids = list((await conn.execute(expired)).scalars())
+            ids = list((await conn.execute(leased)).scalars())
             if not ids:
                 return []
             closed = await conn.execute(
@@ -412,10 +418,20 @@ class SqlStore:
             )
             return ids
 
-        ids = await self._tx(work)
-        if ids:
-            log.warning("leases_expired", contacts=len(ids))
-        return ids
+        return await self._tx(work)
+
+    async def renew_leases(self, owner: str, until: datetime) -> int:
+        c = t.contacts.c
+
+        async def work(conn: AsyncConnection) -> int:
+            renewed = await conn.execute(
+                sa.update(t.contacts)
+                .where(c.lease_owner == owner, c.state == ContactState.DIALING.value)
+                .values(lease_expires_at=until)
+            )
+            return renewed.rowcount
+
+        return await self._tx(work)
 
     # Attempts
 
@@ -473,16 +489,9 @@ class SqlStore:
                 return False
             contact_id, detail = closed
             if "callback_id" in detail:
-                # Delivered, answered or not: an unanswered callback may be booked again
-                # by the agent; meanwhile the contact follows the retry rules.
-                await conn.execute(
-                    sa.update(t.callbacks)
-                    .where(
-                        t.callbacks.c.id == detail["callback_id"],
-                        t.callbacks.c.state == CallbackState.DUE.value,
-                    )
-                    .values(state=CallbackState.DONE.value, updated_at=now)
-                )
+                await _close_callback(conn, detail["callback_id"], contact_id, outcome, now)
+                if outcome is Outcome.FAILED_SYSTEM:
+                    return True
             # A contact put on the do-not-call list during the call stays there.
             await conn.execute(
                 sa.update(t.contacts)
@@ -683,6 +692,34 @@ def _campaign_ref(ref: int | str) -> sa.ColumnElement[bool]:
     if isinstance(ref, int) or ref.isdigit():
         return t.campaigns.c.id == int(ref)
     return t.campaigns.c.name == ref
+
+
+async def _close_callback(
+    conn: AsyncConnection, callback_id: int, contact_id: int, outcome: Outcome, now: datetime
+) -> None:
+    cb, c = t.callbacks.c, t.contacts.c
+    if outcome is Outcome.FAILED_SYSTEM:
+        # The contact was never reached (the agent's phone did not answer, or the dialer
+        # lost the call): the callback stays due and its contact waits for it.
+        await conn.execute(
+            sa.update(t.contacts)
+            .where(c.id == contact_id, c.state == ContactState.DIALING.value)
+            .values(
+                state=ContactState.CALLBACK.value,
+                due_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        return
+    # Delivered, answered or not: an unanswered callback may be booked again by the
+    # agent; meanwhile the contact follows the retry rules.
+    await conn.execute(
+        sa.update(t.callbacks)
+        .where(cb.id == callback_id, cb.state == CallbackState.DUE.value)
+        .values(state=CallbackState.DONE.value, updated_at=now)
+    )
 
 
 def _callback(row: sa.Row[Any]) -> Callback:

@@ -112,6 +112,14 @@ class Store(Protocol):
         """
         ...
 
+    async def release_owned(self, owner: str, now: datetime) -> list[int]:
+        """Requeue every contact leased by ``owner`` (its process restarted), like above."""
+        ...
+
+    async def renew_leases(self, owner: str, until: datetime) -> int:
+        """Extend every lease held by ``owner`` (its calls are still being followed)."""
+        ...
+
     # Attempts
     async def start_attempt(
         self, contact: Contact, owner: str, now: datetime, lease_until: datetime
@@ -125,6 +133,8 @@ class Store(Protocol):
         """Close the attempt with its outcome and apply ``decision`` to its contact, atomically.
 
         Exactly once: returns False (and changes nothing) if the attempt was already closed.
+        A callback's attempt closes the callback, except a ``failed_system`` one: the
+        callback is then due again and its contact waits for it.
         """
         ...
 

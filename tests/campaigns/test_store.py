@@ -359,3 +359,40 @@ async def test_next_due_at_sees_both_queues(store: SqlStore) -> None:
     later = NOW + timedelta(hours=3)
     await store.add_contacts(cid, rows("+4741000001"), later)
     assert await store.next_due_at(cid) == later
+
+
+async def test_release_owned_and_renew_leases(store: SqlStore) -> None:
+    """A restarted dialer takes back its own leases; a live one keeps them renewed."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(3)), NOW)
+    mine = await store.claim_due(cid, 2, NOW, "me", LEASE)
+    await store.claim_due(cid, 1, NOW, "other", LEASE)
+    later = LEASE + timedelta(minutes=10)
+    assert await store.renew_leases("me", later) == 2
+    assert await store.release_expired_leases(LEASE + timedelta(seconds=1)) != []
+    assert sorted(await store.release_owned("me", NOW)) == sorted(k.id for k in mine)
+    assert await store.release_owned("me", NOW) == []
+
+
+async def test_failed_callback_delivery_stays_due(store: SqlStore, engine: AsyncEngine) -> None:
+    """An agent who does not answer a callback delivery leaves it due for another try."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    await book_callback(engine, contact.id, cid, NOW, owner=1)
+    (taken,) = await store.take_due_callbacks(NOW)
+    _, attempt = await store.start_callback_attempt(taken, taken.booked_by, "me", NOW, LEASE)
+    spec = CampaignSpec(name="x")
+    failed = decide(
+        attempts=0,
+        dials=0,
+        outcome=Outcome.FAILED_SYSTEM,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone="Europe/Oslo",
+        now=NOW,
+    )
+    assert await store.finish_attempt(attempt.id, Outcome.FAILED_SYSTEM, failed, NOW)
+    assert [c.id for c in await store.open_due_callbacks()] == [taken.id]
+    after = await store.get_contact(contact.id)
+    assert (after.state, after.due_at, after.attempts) == (ContactState.CALLBACK, None, 0)
