@@ -81,6 +81,10 @@ class SqlStore:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
 
+    async def dispose(self) -> None:
+        """Close the engine's connections (for the owner of the engine)."""
+        await self._engine.dispose()
+
     @classmethod
     @asynccontextmanager
     async def open(cls, url: str) -> AsyncIterator[SqlStore]:
