@@ -209,29 +209,29 @@ class SimulatedPbx:
     async def live_attempt_ids(self) -> frozenset[str]:
         return self.live()
 
-    async def call_events(self) -> AsyncIterator[CallEvent]:  # type: ignore[override]
+    async def call_events(self) -> AsyncIterator[CallEvent]:
         while True:
             yield await self._events.get()
 
-    async def _play(self, call: _SimCall, agent_first: bool, timeout: float) -> None:
+    async def _play(self, call: _SimCall, agent_first: bool, ring_limit: float) -> None:
         m, emit, aid = self.model, self._events.put_nowait, call.attempt_id
         try:
             if agent_first:
                 if not m.agent_answers:
-                    await asyncio.sleep(timeout)
+                    await asyncio.sleep(ring_limit)
                     emit(CallOutcome(aid, Outcome.FAILED_SYSTEM, detail="agent did not answer"))
                     return
                 await asyncio.sleep(m.agent_answer_after)
             if call.kind is Outcome.NO_ANSWER:
-                await asyncio.sleep(timeout)
+                await asyncio.sleep(ring_limit)
                 emit(CallOutcome(aid, Outcome.NO_ANSWER, reason=3, cause=19))
                 return
             if call.kind is not Outcome.ANSWERED and call.kind is not Outcome.MACHINE:
                 await asyncio.sleep(call.ring)
                 emit(CallOutcome(aid, call.kind))
                 return
-            if call.ring >= timeout:
-                await asyncio.sleep(timeout)
+            if call.ring >= ring_limit:
+                await asyncio.sleep(ring_limit)
                 emit(CallOutcome(aid, Outcome.NO_ANSWER, reason=3, cause=19))
                 return
             await asyncio.sleep(call.ring)
