@@ -81,6 +81,10 @@ class SqlStore:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def dispose(self) -> None:
         """Close the engine's connections (for the owner of the engine)."""
         await self._engine.dispose()

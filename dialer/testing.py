@@ -273,7 +273,8 @@ class SimulatedAgents:
         self.clock = clock
         self.wrapup_seconds = wrapup_seconds
         self.outcomes: dict[Outcome, int] = {}
-        self.connected: list[tuple[int, int]] = []
+        self.connected: list[tuple[int, int, Callback | None]] = []
+        """(agent, attempt, the callback delivered) per call put through to an agent."""
         self.talk_seconds = 0.0
         self.callbacks_due: list[Callback] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -286,7 +287,7 @@ class SimulatedAgents:
         campaign: Campaign,
         callback: Callback | None,
     ) -> None:
-        self.connected.append((agent_id, attempt_id))
+        self.connected.append((agent_id, attempt_id, callback))
 
     def call_ended(self, agent_id: int, attempt_id: int, talk_seconds: float) -> None:
         self.talk_seconds += talk_seconds

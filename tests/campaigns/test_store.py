@@ -277,8 +277,8 @@ async def book_callback(
             .values(
                 contact_id=contact_id,
                 campaign_id=campaign_id,
-                booked_by=agent,
-                owner_id=agent if owner is not None else None,
+                booked_by=owner if owner is not None else agent,
+                owner_id=owner,
                 due_at=due_at,
                 comment="call after lunch",
                 state="booked",

@@ -32,8 +32,18 @@ def run_virtual(main: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
     try:
         return loop.run_until_complete(main(loop))
     finally:
+        # After a failed scenario: end what is left before closing the loop.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(_settle(pending))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+async def _settle(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass

@@ -29,3 +29,67 @@ def test_progressive_calls_every_contact_once_and_completes_them(tmp_path: Path)
         await floor.close()
 
     run_virtual(main)
+
+
+def by_phone(mapping: dict[str, Outcome]):
+    return lambda phone: mapping.get(phone)
+
+
+def test_unanswered_contacts_are_retried_by_the_rules(tmp_path: Path) -> None:
+    """Busy comes back after its delay, invalid is final, no answer exhausts the attempts."""
+    outcomes = {
+        "+4741000000": Outcome.BUSY,
+        "+4741000001": Outcome.INVALID,
+        "+4741000002": Outcome.NO_ANSWER,
+    }
+    spec = {"retry": {"max_attempts": 3, "delays_minutes": {"busy": 5, "no_answer": 10}}}
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(
+            loop, tmp_path, contacts=3, spec=spec, outcome_for=by_phone(outcomes)
+        )
+        floor.login(1, 2, 3)
+        await floor.start()
+        await floor.sleep(2 * 3600)
+        await floor.stop()
+        calls = [phone for _, phone in floor.pbx.originates]
+        assert calls.count("+4741000000") == 3  # busy every time: exhausted after 3
+        assert calls.count("+4741000001") == 1
+        assert calls.count("+4741000002") == 3
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state == {ContactState.EXHAUSTED: 2, ContactState.INVALID: 1}
+        assert stats.attempts_by_outcome == {
+            Outcome.BUSY: 3,
+            Outcome.INVALID: 1,
+            Outcome.NO_ANSWER: 3,
+        }
+        busy = await floor.raw.get_contact(1)
+        assert (busy.attempts, busy.dials, busy.last_outcome) == (3, 3, Outcome.BUSY)
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_answer_with_no_free_agent_is_abandoned_and_requeued_first(tmp_path: Path) -> None:
+    """Predictive dialing with one agent drops surplus answers after 2 s, then redials them."""
+    spec = {"dialing": {"mode": "predictive"}, "retry": {"delays_minutes": {"abandoned": 1}}}
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=30, spec=spec, model=ALL_HUMAN)
+        floor.login(1)
+        await floor.start()
+        await floor.sleep(600)
+        await floor.stop()
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        abandoned = stats.attempts_by_outcome.get(Outcome.ABANDONED, 0)
+        assert abandoned >= 1, "the pacer over-dials when every call is answered"
+        assert floor.pbx.hangups, "abandoned calls are hung up"
+        engine_stats = floor.engine.stats(floor.campaign_id)
+        assert engine_stats.abandoned == abandoned
+        # An abandoned contact is first in line afterwards (priority) and gets called again.
+        first_abandoned = next(aid for aid in floor.pbx.hangups if aid not in floor.pbx.connected)
+        phone = dict(floor.pbx.originates)[first_abandoned]
+        assert [p for _, p in floor.pbx.originates].count(phone) >= 2
+        await floor.close()
+
+    run_virtual(main)

@@ -1,0 +1,222 @@
+"""Callback delivery, SPEC section 4, every branch, in virtual time on a real store."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from campaigns import tables as t
+from campaigns.model import ContactState, Outcome
+from campaigns.wrapup import CallbackState
+from dialer.agents import AgentStatus
+from dialer.callbacks import Decision, Route, route
+from dialer.testing import CallModel, VirtualTimeLoop
+from tests.campaigns.test_store import book_callback
+from tests.dialer.harness import START, Floor, make_floor, run_virtual
+
+ANSWERS = CallModel(human=1.0, machine=0, busy=0, congestion=0, invalid=0, mean_talk=60)
+DUE = START + timedelta(minutes=10)
+OWNER, OTHER = 1, 2
+
+
+async def callback_floor(
+    loop: VirtualTimeLoop, tmp_path: Path, *, owner: int | None, model: CallModel = ANSWERS
+) -> tuple[Floor, int]:
+    """A running campaign whose one contact has a callback booked for DUE."""
+    floor = await make_floor(loop, tmp_path, contacts=1, model=model)
+    loop.in_flight += 1
+    try:
+        async with floor.raw.engine.begin() as conn:
+            for agent_id in (OWNER, OTHER):
+                await conn.execute(
+                    sa.insert(t.agents).values(
+                        id=agent_id, username=f"a{agent_id}", role="agent", created_at=START
+                    )
+                )
+        callback_id = await book_callback(floor.raw.engine, 1, floor.campaign_id, DUE, owner)
+    finally:
+        loop.in_flight -= 1
+    return floor, callback_id
+
+
+def delivered_to(floor: Floor) -> list[int]:
+    return [agent for agent, _, callback in floor.agents.connected if callback is not None]
+
+
+def run(tmp_path: Path, owner: int | None, script: Callable[[Floor], object], **kw: object) -> None:
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor, _ = await callback_floor(loop, tmp_path, owner=owner, **kw)  # type: ignore[arg-type]
+        await floor.start()
+        await script(floor)  # type: ignore[misc]
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
+
+
+async def first_attempt_start(floor: Floor) -> timedelta:
+    async with floor.raw.engine.connect() as conn:
+        started = await conn.scalar(sa.select(sa.func.min(t.attempts.c.started_at)))
+    assert started is not None
+    return started.replace(tzinfo=START.tzinfo) - DUE
+
+
+def test_owner_free_at_due_time_gets_it_with_the_comment(tmp_path: Path) -> None:
+    """Owner logged in and free: the callback goes straight to them, comment shown."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        await floor.sleep(15 * 60)
+        assert delivered_to(floor) == [OWNER]
+        (_, _, callback), *_ = floor.agents.connected
+        assert callback is not None and callback.comment == "call after lunch"
+        assert [c.owner_id for c in floor.agents.callbacks_due] == [OWNER]
+        floor.loop.in_flight += 1
+        assert await first_attempt_start(floor) < timedelta(seconds=1)
+        floor.loop.in_flight -= 1
+
+    run(tmp_path, OWNER, script)
+
+
+def test_owner_busy_waits_for_the_owner_within_the_reservation(tmp_path: Path) -> None:
+    """Owner on a call at the due time and free 5 minutes later: still the owner's."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        floor.roster.on_call(OWNER, floor.now())
+        await floor.sleep(15 * 60)  # 5 minutes past due
+        assert delivered_to(floor) == []
+        floor.roster.ready(OWNER, floor.now())
+        await floor.sleep(60)
+        assert delivered_to(floor) == [OWNER]
+        floor.loop.in_flight += 1
+        waited = await first_attempt_start(floor)
+        floor.loop.in_flight -= 1
+        assert timedelta(minutes=5) <= waited < timedelta(minutes=6)
+
+    run(tmp_path, OWNER, script)
+
+
+def test_owner_busy_past_the_reservation_goes_to_another_agent(tmp_path: Path) -> None:
+    """Owner busy for longer than the 20-minute reservation: the first free agent takes it."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        floor.roster.on_call(OWNER, floor.now())
+        await floor.sleep(10 * 60 + 19 * 60)
+        assert delivered_to(floor) == [], "reserved for the owner for 20 minutes"
+        await floor.sleep(2 * 60)
+        assert delivered_to(floor) == [OTHER]
+        floor.loop.in_flight += 1
+        waited = await first_attempt_start(floor)
+        floor.loop.in_flight -= 1
+        assert timedelta(minutes=20) <= waited < timedelta(minutes=21)
+
+    run(tmp_path, OWNER, script)
+
+
+def test_owner_logged_off_goes_to_the_first_free_agent(tmp_path: Path) -> None:
+    """Owner not logged in at the due time: the first free agent gets it at once."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OTHER)
+        await floor.sleep(11 * 60)
+        assert delivered_to(floor) == [OTHER]
+
+    run(tmp_path, OWNER, script)
+
+
+def test_callback_for_all_agents_goes_to_the_first_free_agent(tmp_path: Path) -> None:
+    """An "all agents" callback takes whoever is free first."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        floor.roster.on_call(OTHER, floor.now())
+        await floor.sleep(11 * 60)
+        assert delivered_to(floor) == [OWNER]
+
+    run(tmp_path, None, script)
+
+
+def test_callback_listed_until_due_and_not_dialled_early(tmp_path: Path) -> None:
+    """Before its time a callback is only booked: no call, no reservation."""
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        await floor.sleep(9 * 60)
+        assert floor.pbx.originates == []
+        floor.loop.in_flight += 1
+        contact = await floor.raw.get_contact(1)
+        floor.loop.in_flight -= 1
+        assert contact.state is ContactState.CALLBACK
+
+    run(tmp_path, OWNER, script)
+
+
+def test_unanswered_callback_closes_and_follows_the_retry_rules(tmp_path: Path) -> None:
+    """The contact does not answer the callback: done, and the contact is retried."""
+    model = CallModel(human=0, machine=0, busy=1.0, congestion=0, invalid=0)
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER)
+        await floor.sleep(11 * 60)
+        floor.loop.in_flight += 1
+        contact = await floor.raw.get_contact(1)
+        open_due = await floor.raw.open_due_callbacks()
+        floor.loop.in_flight -= 1
+        assert contact.state is ContactState.RETRY and contact.last_outcome is Outcome.BUSY
+        assert open_due == []
+
+    run(tmp_path, OWNER, script, model=model)
+
+
+def test_owner_who_does_not_pick_up_is_paused_and_the_callback_stays_due(tmp_path: Path) -> None:
+    """The owner's phone rings out: owner paused, callback due again, then another agent."""
+    model = CallModel(human=1.0, machine=0, busy=0, congestion=0, invalid=0, agent_answers=False)
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER, OTHER)
+        floor.roster.on_call(OTHER, floor.now())
+        await floor.sleep(11 * 60)
+        seat = floor.roster.get(OWNER)
+        assert seat is not None and seat.status is AgentStatus.PAUSED
+        floor.loop.in_flight += 1
+        (due,) = await floor.raw.open_due_callbacks()
+        floor.loop.in_flight -= 1
+        assert due.state is CallbackState.DUE
+        assert floor.agents.outcomes == {Outcome.FAILED_SYSTEM: 1}
+
+    run(tmp_path, OWNER, script, model=model)
+
+
+def test_routing_decision_table() -> None:
+    """The pure routing rule: owner free, busy within or past the reservation, logged off."""
+    from campaigns.wrapup import Callback
+    from dialer.agents import Roster
+
+    roster = Roster()
+    callback = Callback(
+        id=1,
+        contact_id=1,
+        campaign_id=1,
+        booked_by=OWNER,
+        owner_id=OWNER,
+        due_at=DUE,
+        comment="",
+        state=CallbackState.DUE,
+        created_at=START,
+        reserved_until=DUE + timedelta(minutes=20),
+    )
+    assert route(callback, roster, DUE) == Decision(Route.ANY_AGENT)
+    roster.login(OWNER, "PJSIP/a1", [1], START)
+    until = DUE + timedelta(minutes=20)
+    assert route(callback, roster, DUE) == Decision(Route.WAIT_FOR_OWNER, until)
+    assert route(callback, roster, until) == Decision(Route.ANY_AGENT)
+    roster.ready(OWNER, START)
+    assert route(callback, roster, DUE) == Decision(Route.OWNER)
+    for_all = dataclasses.replace(callback, owner_id=None)
+    assert route(for_all, roster, DUE) == Decision(Route.ANY_AGENT)
