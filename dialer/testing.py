@@ -123,6 +123,9 @@ class SimulatedPbx:
         """attempt id -> agent channel it was connected to."""
         self.hangups: list[str] = []
         self.talk_seconds = 0.0
+        self.double_dials: list[str] = []
+        """Phones dialled while a call to them was still up: must stay empty."""
+        self._up: dict[str, str] = {}
 
     def live(self) -> frozenset[str]:
         return frozenset(self._calls)
@@ -145,7 +148,10 @@ class SimulatedPbx:
             x -= p
         return Outcome.NO_ANSWER
 
-    def _spawn(self, call: _SimCall, agent_first: bool, timeout: float) -> None:
+    def _spawn(self, call: _SimCall, agent_first: bool, timeout: float, phone: str) -> None:
+        if phone in self._up.values():
+            self.double_dials.append(phone)
+        self._up[call.attempt_id] = phone
         self._calls[call.attempt_id] = call
         task = asyncio.get_running_loop().create_task(self._play(call, agent_first, timeout))
         self._tasks.add(task)
@@ -165,7 +171,7 @@ class SimulatedPbx:
     ) -> None:
         self.originates.append((attempt_id, phone))
         kind = self._draw(phone)
-        self._spawn(_SimCall(attempt_id, kind, self._ring(kind)), False, timeout_s)
+        self._spawn(_SimCall(attempt_id, kind, self._ring(kind)), False, timeout_s, phone)
 
     async def originate_agent_first(
         self,
@@ -183,7 +189,7 @@ class SimulatedPbx:
         self.originates.append((attempt_id, phone))
         kind = self._draw(phone)
         call = _SimCall(attempt_id, kind, self._ring(kind), agent_channel=agent_channel)
-        self._spawn(call, True, timeout_s)
+        self._spawn(call, True, timeout_s, phone)
 
     def _ring(self, kind: Outcome) -> float:
         m = self.model
@@ -202,6 +208,7 @@ class SimulatedPbx:
 
     async def hangup(self, attempt_id: str) -> None:
         self.hangups.append(attempt_id)
+        self._up.pop(attempt_id, None)  # Asterisk tears the channels down at once
         call = self._calls.get(attempt_id)
         if call is not None:
             call.hung_up.set()
@@ -259,6 +266,7 @@ class SimulatedPbx:
             emit(CallEnded(aid, talk, 16, "Normal Clearing"))
         finally:
             self._calls.pop(aid, None)
+            self._up.pop(aid, None)
 
 
 class SimulatedAgents:

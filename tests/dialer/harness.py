@@ -120,6 +120,9 @@ async def make_floor(
     campaign_id: int | None = None,
     pbx: SimulatedPbx | None = None,
 ) -> Floor:
+    if raw is None and campaign_id is not None:
+        # An existing database (a restart).
+        raw = SqlStore(make_engine(f"sqlite+aiosqlite:///{tmp_path / db}"))
     if raw is None:
         with counted(loop):
             engine_sql = make_engine(f"sqlite+aiosqlite:///{tmp_path / db}")
