@@ -357,11 +357,13 @@ class Engine:
             and seat.since + wrapup - now <= horizon
         )
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand.get(cid, 0)
+        loop_now = asyncio.get_running_loop().time()
         floor = Floor(
             free=max(0, free),
             on_call=self._roster.count(cid, AgentStatus.ON_CALL, AgentStatus.RESERVED),
             wrapup_ending=wrapup_ending,
-            ringing=sum(1 for c in calls if c.ringing and not c.agent_first),
+            ringing=tuple(loop_now - c.placed_at for c in calls if c.ringing and not c.agent_first),
+            ring_timeout=dialing.ring_timeout_seconds,
         )
         return calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
 
@@ -542,10 +544,10 @@ class Engine:
         decision = self._decide(call.contact, call.campaign, outcome, now)
         await self._store.finish_attempt(call.attempt_id, outcome, decision, now)
         loop_now = asyncio.get_running_loop().time()
-        delay = call.answered_at - call.placed_at if call.answered_at is not None else None
-        if not call.agent_first:
+        if not call.agent_first and outcome is not Outcome.FAILED_SYSTEM:
             human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
-            self.stats(call.campaign.id).record_call(human, delay)
+            until = call.answered_at if call.answered_at is not None else loop_now
+            self.stats(call.campaign.id).record_call(human, until - call.placed_at)
         evidence = call.outcome
         log.info(
             "attempt_finished",

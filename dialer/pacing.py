@@ -1,11 +1,14 @@
 """How many calls to place now: the three dialing modes as arithmetic.
 
-Predictive pacing sizes the number of calls ringing so that the expected number of
-answered calls that would find no agent stays under the campaign's abandon-rate cap.
-With ``n`` calls ringing, each answered by a person with probability ``p``, and ``a``
-agents free by the time they answer, the expected abandons are E[(X - a)+] with
-X ~ Binomial(n, p); the pacer takes the largest ``n`` whose abandons per answered call
-stay under the target. The target tightens when the measured rate nears the cap.
+Predictive pacing sizes the calls ringing so that the expected number of answers that
+would find no agent stays under the campaign's abandon-rate cap. Each ringing call is
+answered with a probability that depends on how long it has rung: a call still ringing
+after the usual answer window is most likely a no-answer waiting for its timeout. The
+answers X are then a sum of such Bernoulli trials plus Binomial(new calls, p); with ``a``
+agents available, the expected abandons are E[(X - a)+] = E[X] - a + E[(a - X)+], which
+needs the distribution of X only below ``a``. The pacer takes the most new calls whose
+abandons per answered call stay under a target, which tightens as the measured rate
+nears the cap.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from campaigns.model import DialMode
 # Until enough calls were measured, assume a typical outbound answer rate.
 _PRIOR_ANSWER_RATE = 0.3
 _PRIOR_WEIGHT = 20
+_PRIOR_ANSWER_WINDOW = 20.0
 _WINDOW = 400
 
 
@@ -29,16 +33,20 @@ class CampaignStats:
     results: deque[bool] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     """Per settled call: answered by a person?"""
     answer_delays: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    """Seconds from placing to answer, of calls answered by a person."""
+    resolve_times: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    """Seconds from placing to the outcome, of calls nobody answered."""
     talk_times: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     answered: int = 0
     abandoned: int = 0
 
-    def record_call(self, human: bool, answer_delay: float | None = None) -> None:
+    def record_call(self, human: bool, seconds: float | None = None) -> None:
+        """A settled call: answered by a person after ``seconds``, or resolved after them."""
         self.results.append(human)
         if human:
             self.answered += 1
-            if answer_delay is not None:
-                self.answer_delays.append(answer_delay)
+        if seconds is not None:
+            (self.answer_delays if human else self.resolve_times).append(seconds)
 
     def record_abandon(self) -> None:
         self.abandoned += 1
@@ -64,9 +72,24 @@ class CampaignStats:
     def mean_talk(self) -> float:
         return _mean(self.talk_times, 120.0)
 
+    def answer_chance(self, rung: float, ring_timeout: float) -> float:
+        """Chance that a call ringing for ``rung`` seconds is answered by a person."""
+        p = self.answer_rate
+        answered_later = _survival(self.answer_delays, rung, _PRIOR_ANSWER_WINDOW)
+        unresolved = _survival(self.resolve_times, rung, ring_timeout)
+        still = p * answered_later + (1 - p) * unresolved
+        return p * answered_later / still if still > 0 else 0.0
+
 
 def _mean(values: deque[float], default: float) -> float:
     return sum(values) / len(values) if values else default
+
+
+def _survival(samples: deque[float], t: float, prior_end: float) -> float:
+    """P(T > t) from the samples, blended with a uniform prior on [0, prior_end]."""
+    prior = max(0.0, 1 - t / prior_end) if prior_end > 0 else 0.0
+    later = sum(1 for x in samples if x > t)
+    return (later + prior * _PRIOR_WEIGHT) / (len(samples) + _PRIOR_WEIGHT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +100,9 @@ class Floor:
     on_call: int
     wrapup_ending: float
     """Agents in wrap-up expected back within the time a new call takes to be answered."""
-    ringing: int
+    ringing: tuple[float, ...]
+    """How long each ringing call has rung, in seconds."""
+    ring_timeout: float = 30.0
 
 
 def calls_to_place(
@@ -87,7 +112,7 @@ def calls_to_place(
     if limit <= 0 or mode is DialMode.PREVIEW:
         return 0
     if mode is DialMode.PROGRESSIVE:
-        return max(0, min(limit, floor.free - floor.ringing))
+        return max(0, min(limit, floor.free - len(floor.ringing)))
     return min(limit, _predictive(floor, stats, abandon_cap))
 
 
@@ -101,16 +126,43 @@ def _predictive(floor: Floor, stats: CampaignStats, cap: float) -> int:
     if agents < 0.5:
         return 0
     target = _target(stats, cap)
-    best = floor.ringing
+    answers = _Answers(agents)
+    for rung in floor.ringing:
+        answers.add(stats.answer_chance(rung, floor.ring_timeout))
+    new = 0
     # Enough to cover every agent three times over is far past any useful answer rate.
-    ceiling = floor.ringing + max(1, math.ceil(3 * agents / max(p, 0.05)))
-    for n in range(floor.ringing + 1, ceiling + 1):
-        if _abandon_ratio(n, p, agents) > target:
+    ceiling = max(1, math.ceil(3 * agents / max(p, 0.05)))
+    while new < ceiling:
+        answers.add(p)
+        if answers.abandon_ratio() > target:
             break
-        best = n
-    # Never fewer than one call per whole free agent: that much is progressive dialing.
-    best = max(best, floor.ringing + floor.free)
-    return max(0, best - floor.ringing)
+        new += 1
+    # Never fewer calls ringing than free agents: that much is progressive dialing.
+    return max(new, floor.free - len(floor.ringing), 0)
+
+
+class _Answers:
+    """The number of answers X as a sum of Bernoulli trials, known below ``agents`` only."""
+
+    def __init__(self, agents: float) -> None:
+        self.agents = agents
+        self.size = math.ceil(agents)
+        self.pmf = [1.0] + [0.0] * self.size
+        self.mean = 0.0
+
+    def add(self, q: float) -> None:
+        self.mean += q
+        pmf = self.pmf
+        for k in range(self.size, 0, -1):
+            pmf[k] = pmf[k] * (1 - q) + pmf[k - 1] * q
+        pmf[0] *= 1 - q
+
+    def abandon_ratio(self) -> float:
+        """E[(X - agents)+] / E[X]."""
+        if self.mean <= 0:
+            return 0.0
+        short = sum((self.agents - k) * pk for k, pk in enumerate(self.pmf) if k < self.agents)
+        return max(0.0, self.mean - self.agents + short) / self.mean
 
 
 def _target(stats: CampaignStats, cap: float) -> float:
@@ -123,18 +175,3 @@ def _target(stats: CampaignStats, cap: float) -> float:
     if measured >= cap:
         return cap * 0.25
     return cap * (0.9 - 0.6 * measured / cap)
-
-
-def _abandon_ratio(n: int, p: float, agents: float) -> float:
-    """E[(X - agents)+] / E[X] for X ~ Binomial(n, p)."""
-    expected = n * p
-    if expected <= 0:
-        return 0.0
-    excess = 0.0
-    pmf = (1 - p) ** n
-    for k in range(n + 1):
-        if k > agents:
-            excess += (k - agents) * pmf
-        if k < n:
-            pmf *= (n - k) / (k + 1) * p / (1 - p) if p < 1 else 0.0
-    return excess / expected
