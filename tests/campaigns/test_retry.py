@@ -44,7 +44,9 @@ def step(outcome: Outcome, attempts: int = 0, dials: int = 0, rules: RetryRules 
         (Outcome.FAILED_SYSTEM, 1),
     ],
 )
-def test_unanswered_outcomes_retry_after_their_default_delay(outcome: Outcome, minutes: int) -> None:
+def test_unanswered_outcomes_retry_after_their_default_delay(
+    outcome: Outcome, minutes: int
+) -> None:
     """Each unanswered outcome comes back after its own delay (SPEC section 2 table)."""
     decision = step(outcome)
     assert decision.state is ContactState.RETRY
@@ -102,9 +104,7 @@ def test_abandoned_calls_come_back_with_priority() -> None:
 
 def test_campaign_settings_override_delays_and_counting() -> None:
     """Delays and which outcomes count are campaign settings."""
-    rules = RetryRules(
-        delays_minutes={Outcome.BUSY: 3}, uncounted=frozenset({Outcome.MACHINE})
-    )
+    rules = RetryRules(delays_minutes={Outcome.BUSY: 3}, uncounted=frozenset({Outcome.MACHINE}))
     assert step(Outcome.BUSY, rules=rules).due_at == MONDAY_11_OSLO + timedelta(minutes=3)
     assert step(Outcome.NO_ANSWER, rules=rules).due_at == MONDAY_11_OSLO + timedelta(hours=1)
     assert not step(Outcome.MACHINE, rules=rules).counted
