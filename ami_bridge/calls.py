@@ -475,7 +475,9 @@ class CallTracker:
 
     # ---- reconciliation -----------------------------------------------------------
 
-    def reconcile(self, live: Iterable[CoreShowChannel]) -> list[CallEvent]:
+    def reconcile(
+        self, live: Iterable[CoreShowChannel], only: Iterable[str] | None = None
+    ) -> list[CallEvent]:
         """After a reconnect: settle every attempt none of whose channels is still up.
 
         Events sent while we were disconnected are lost for good, so an attempt whose
@@ -484,7 +486,10 @@ class CallTracker:
         """
         live_ids = {c.uniqueid for c in live}
         out: list[CallEvent] = []
+        wanted = None if only is None else set(only)
         for a in list(self._attempts.values()):
+            if wanted is not None and a.attempt_id not in wanted:
+                continue  # registered after the channel snapshot was asked for
             if live_ids.intersection(a.keys) or live_ids.intersection(a.seen):
                 for uid in a.seen - live_ids:
                     a.hung.setdefault(uid, (0, ""))

@@ -103,6 +103,8 @@ class OriginateResponse:
 class Newchannel(ChannelEvent):
     context: str
     exten: str
+    caller_id_num: str
+    caller_id_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +284,13 @@ def _user_event(m: Message) -> DialerAmd | None:
 
 _DECODERS: dict[str, Callable[[Message], AmiEvent | None]] = {
     "OriginateResponse": _or,
-    "Newchannel": lambda m: Newchannel(*_chan(m), context=m.get("Context"), exten=m.get("Exten")),
+    "Newchannel": lambda m: Newchannel(
+        *_chan(m),
+        context=m.get("Context"),
+        exten=m.get("Exten"),
+        caller_id_num=m.get("CallerIDNum"),
+        caller_id_name=m.get("CallerIDName"),
+    ),
     "Hangup": lambda m: Hangup(*_chan(m), cause=_int(m.get("Cause")), cause_txt=m.get("Cause-txt")),
     "SoftHangupRequest": lambda m: SoftHangupRequest(*_chan(m), cause=_int(m.get("Cause"))),
     "VarSet": lambda m: VarSet(*_chan(m), variable=m.get("Variable"), value=m.get("Value")),

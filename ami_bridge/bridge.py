@@ -1,0 +1,366 @@
+"""The AMI bridge as the dialer sees it, and its Asterisk implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Protocol, Self
+
+import structlog
+
+from ami_bridge.calls import (
+    AttemptKind,
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallOutcome,
+    CallTracker,
+)
+from ami_bridge.client import AmiClient, AmiDisconnected, AmiError, AmiNotConnected
+from ami_bridge.events import AmiEvent, CoreShowChannel, decode_event
+from ami_bridge.protocol import encode_action
+
+log = structlog.get_logger()
+
+ATTEMPT_VARIABLE = "RINGBACK_ATTEMPT_ID"
+CONTACT_VARIABLE = "RINGBACK_CONTACT"
+"""Agent-first calls: the dial string the dialplan Dial()s once the agent answered."""
+CONTACT_TIMEOUT_VARIABLE = "RINGBACK_CONTACT_TIMEOUT"
+_ATTEMPT_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_OUR_CHANNEL = re.compile(r"^rb-([A-Za-z0-9_.]{1,64})-[12]$")
+
+
+class AmiBridge(Protocol):
+    """Placing calls and hearing how they went; all Asterisk details stay behind this.
+
+    Every attempt accepted by :meth:`originate` or :meth:`originate_agent_first` yields
+    exactly one :class:`~ami_bridge.calls.CallOutcome` on :meth:`call_events`, whatever
+    happens to the AMI connection. A call answered by a person first yields
+    :class:`~ami_bridge.calls.CallAnswered` (connect an agent now; deciding "abandoned"
+    is the dialer's job), and later :class:`~ami_bridge.calls.CallEnded` with the talk
+    time.
+    """
+
+    async def originate(
+        self,
+        attempt_id: str,
+        *,
+        phone: str,
+        channel_template: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        timeout_s: float,
+        variables: Mapping[str, str] = ...,
+    ) -> None:
+        """Dial ``phone`` once (``channel_template`` like ``PJSIP/{number}@trunk``).
+
+        Returns when Asterisk queued the call (or refused it: then a ``failed_system``
+        outcome follows). Never re-sent: if the connection drops before Asterisk's reply
+        the attempt is settled by reconciliation after the reconnect. Raises ValueError
+        for an unusable attempt id or a field with a control character (CR/LF), and
+        before anything is sent.
+        """
+        ...
+
+    async def originate_agent_first(
+        self,
+        attempt_id: str,
+        *,
+        agent_channel: str,
+        phone: str,
+        channel_template: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        timeout_s: float,
+        variables: Mapping[str, str] = ...,
+    ) -> None:
+        """A callback: ring ``agent_channel``; once the agent answers, the dialplan at
+        ``context``/``exten`` dials the contact (``${RINGBACK_CONTACT}``).
+
+        The agent not answering settles ``failed_system`` (the contact was never
+        called); otherwise the contact's result settles the attempt as for
+        :meth:`originate`.
+        """
+        ...
+
+    async def hangup(self, attempt_id: str) -> None:
+        """Hang up the attempt's call if it is still up (ringing or answered)."""
+        ...
+
+    def call_events(self) -> AsyncIterator[CallEvent]:
+        """Every CallAnswered / CallOutcome / CallEnded, in order. One consumer."""
+        ...
+
+    async def live_attempt_ids(self) -> frozenset[str]:
+        """Attempts whose calls Asterisk still has up, found by channel id.
+
+        For crash recovery: an attempt left ``dialing`` by a previous process and not
+        in this set is over; one in it should be left to finish (or hung up).
+        """
+        ...
+
+
+class AsteriskAmiBridge:
+    """:class:`AmiBridge` over one AMI connection. ``async with`` owns the connection."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        ping_interval: float = 10.0,
+        connect_timeout: float = 5.0,
+        reconnect_max: float = 30.0,
+        amd_enabled: bool = True,
+        amd_timeout: float = 8.0,
+        client: AmiClient | None = None,
+    ) -> None:
+        self._client = client or AmiClient(
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            ping_interval=ping_interval,
+            connect_timeout=connect_timeout,
+            reconnect_max=reconnect_max,
+        )
+        self._tracker = CallTracker(
+            attempt_variable=ATTEMPT_VARIABLE,
+            amd_enabled=amd_enabled,
+            amd_timeout=amd_timeout,
+            clock=time.monotonic,
+        )
+        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._wakeup = asyncio.Event()
+        self._timer_target = math.inf
+        self._timer: asyncio.Task[None] | None = None
+        self._client.subscribe(self._on_event)
+        self._client.on_session(self._reconcile)
+
+    async def __aenter__(self) -> Self:
+        await self._client.__aenter__()
+        self._timer = asyncio.create_task(self._expire_loop(), name="ami-bridge-deadlines")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        await self._client.__aexit__(exc_type, exc, tb)
+
+    @property
+    def client(self) -> AmiClient:
+        return self._client
+
+    @property
+    def tracked_attempts(self) -> int:
+        return len(self._tracker)
+
+    # ---- AmiBridge ----------------------------------------------------------------
+
+    async def originate(
+        self,
+        attempt_id: str,
+        *,
+        phone: str,
+        channel_template: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        timeout_s: float,
+        variables: Mapping[str, str] = {},
+    ) -> None:
+        dial = channel_template.format(number=phone)
+        await self._originate(
+            attempt_id, dial, context, exten, caller_id, timeout_s, variables, AttemptKind.CONTACT
+        )
+
+    async def originate_agent_first(
+        self,
+        attempt_id: str,
+        *,
+        agent_channel: str,
+        phone: str,
+        channel_template: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        timeout_s: float,
+        variables: Mapping[str, str] = {},
+    ) -> None:
+        extra = {
+            **variables,
+            CONTACT_VARIABLE: channel_template.format(number=phone),
+            CONTACT_TIMEOUT_VARIABLE: str(max(1, round(timeout_s))),
+        }
+        await self._originate(
+            attempt_id,
+            agent_channel,
+            context,
+            exten,
+            caller_id,
+            timeout_s,
+            extra,
+            AttemptKind.AGENT_FIRST,
+        )
+
+    async def _originate(
+        self,
+        attempt_id: str,
+        channel: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        timeout_s: float,
+        variables: Mapping[str, str],
+        kind: AttemptKind,
+    ) -> None:
+        if not _ATTEMPT_ID.fullmatch(attempt_id):
+            raise ValueError(f"attempt id {attempt_id!r}: letters, digits, '_' and '.' only")
+        channel_ids = (f"rb-{attempt_id}-1", f"rb-{attempt_id}-2")
+        fields = [
+            ("Channel", channel),
+            ("Context", context),
+            ("Exten", exten),
+            ("Priority", "1"),
+            ("CallerID", caller_id),
+            ("Timeout", str(round(timeout_s * 1000))),
+            ("Variable", f"{ATTEMPT_VARIABLE}={attempt_id}"),
+            *(("Variable", f"{key}={value}") for key, value in variables.items()),
+            # Our own Uniqueids: OR names the channel even on failure, and after a crash
+            # CoreShowChannels tells which attempts are still up.
+            ("ChannelId", channel_ids[0]),
+            ("OtherChannelId", channel_ids[1]),
+            ("Async", "true"),
+        ]
+        action_id = self._client.next_action_id()
+        encode_action("Originate", action_id, fields)  # refuse CR/LF before registering
+        self._tracker.register(
+            attempt_id, action_id, ring_timeout=timeout_s, channel_ids=channel_ids, kind=kind
+        )
+        self._rearm()
+        log.info("originate_sent", attempt_id=attempt_id, channel=channel, kind=kind.value)
+        try:
+            reply = await self._client.send_action("Originate", fields, action_id=action_id)
+        except AmiNotConnected:
+            self._publish(self._tracker.originate_rejected(attempt_id, "not connected"))
+            return
+        except (AmiDisconnected, TimeoutError) as exc:
+            # Maybe queued, maybe not: never sent again. Reconciliation or the attempt's
+            # deadline settles it.
+            log.warning("originate_unconfirmed", attempt_id=attempt_id, error=repr(exc))
+            return
+        if reply.response != "Success":
+            message = reply.get("Message")
+            log.error("originate_refused", attempt_id=attempt_id, message=message)
+            self._publish(self._tracker.originate_rejected(attempt_id, message))
+
+    async def hangup(self, attempt_id: str) -> None:
+        keys = self._tracker.channel_keys(attempt_id) or (f"rb-{attempt_id}-1",)
+        for channel in keys:
+            try:
+                reply = await self._client.send_action(
+                    "Hangup", [("Channel", channel), ("Cause", "16")]
+                )
+            except (AmiError, TimeoutError) as exc:
+                log.warning("hangup_failed", attempt_id=attempt_id, error=repr(exc))
+                return
+            if reply.response == "Success":
+                log.info("hangup_sent", attempt_id=attempt_id, channel=channel)
+                return
+        log.info("hangup_no_channel", attempt_id=attempt_id)
+
+    async def call_events(self) -> AsyncIterator[CallEvent]:
+        while True:
+            yield await self._events.get()
+
+    async def live_attempt_ids(self) -> frozenset[str]:
+        found = set()
+        for channel in await self._live_channels():
+            match = _OUR_CHANNEL.match(channel.uniqueid)
+            if match:
+                found.add(match.group(1))
+        return frozenset(found)
+
+    # ---- plumbing -----------------------------------------------------------------
+
+    async def _live_channels(self) -> list[CoreShowChannel]:
+        items = await self._client.send_list_action(
+            "CoreShowChannels", complete_event="CoreShowChannelsComplete"
+        )
+        return [e for e in map(decode_event, items) if isinstance(e, CoreShowChannel)]
+
+    async def _reconcile(self) -> None:
+        pending = self._tracker.attempt_ids
+        if not pending:
+            return
+        live = await self._live_channels()
+        settled = self._tracker.reconcile(live, only=pending)
+        log.info(
+            "ami_reconciled",
+            pending=len(pending),
+            settled=sum(isinstance(e, CallOutcome) for e in settled),
+            live_channels=len(live),
+        )
+        self._publish(settled)
+
+    def _on_event(self, event: AmiEvent) -> None:
+        result = self._tracker.handle(event)
+        if result:
+            self._publish(result)
+        self._rearm()
+
+    def _publish(self, events: list[CallEvent]) -> None:
+        for event in events:
+            if isinstance(event, CallOutcome):
+                log.info(
+                    "attempt_settled",
+                    attempt_id=event.attempt_id,
+                    outcome=event.outcome.value,
+                    reason=event.reason,
+                    cause=event.cause,
+                    dial_status=event.dial_status,
+                    amd=event.amd,
+                    detail=event.detail,
+                )
+            elif isinstance(event, CallAnswered):
+                log.info("call_answered", attempt_id=event.attempt_id, amd=event.amd)
+            elif isinstance(event, CallEnded):
+                log.info(
+                    "call_ended",
+                    attempt_id=event.attempt_id,
+                    talk_seconds=round(event.talk_seconds, 1),
+                    lost=event.lost,
+                )
+            self._events.put_nowait(event)
+
+    def _rearm(self) -> None:
+        deadline = self._tracker.next_deadline()
+        if deadline is not None and deadline < self._timer_target:
+            self._wakeup.set()
+
+    async def _expire_loop(self) -> None:
+        while True:
+            deadline = self._tracker.next_deadline()
+            self._timer_target = math.inf if deadline is None else deadline
+            self._wakeup.clear()
+            delay = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wakeup.wait()
+            self._publish(self._tracker.expire())
