@@ -372,7 +372,7 @@ class AmiClient:
             try:
                 callback(event)
             except Exception:
-                log.exception("ami_subscriber_failed", event=type(event).__name__)
+                log.exception("ami_subscriber_failed", event_type=type(event).__name__)
 
     async def _ping_loop(self) -> None:
         # A keepalive must read its reply: a peer that stops answering with the TCP

@@ -76,11 +76,11 @@ async def dial(bridge: AsteriskAmiBridge, attempt_id: str, phone: str, **kw: Any
 async def collect(
     bridge: AsteriskAmiBridge,
     done: Callable[[list[CallEvent]], bool],
-    timeout: float = 5.0,
+    within: float = 5.0,
 ) -> list[CallEvent]:
-    """Call events until ``done(events)`` holds; fails after ``timeout`` seconds."""
+    """Call events until ``done(events)`` holds; fails after ``within`` seconds."""
     events: list[CallEvent] = []
-    async with asyncio.timeout(timeout), aclosing(bridge.call_events()) as stream:
+    async with asyncio.timeout(within), aclosing(bridge.call_events()) as stream:
         async for event in stream:
             events.append(event)
             if done(events):
