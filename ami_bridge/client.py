@@ -125,6 +125,8 @@ class AmiClient:
         self._ready: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._not_connected = asyncio.Event()
+        self._not_connected.set()
         self._closing = False
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -166,6 +168,9 @@ class AmiClient:
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
+
+    async def wait_disconnected(self) -> None:
+        await self._not_connected.wait()
 
     def subscribe(self, callback: EventCallback) -> None:
         """Call ``callback`` for every typed event; an exception in it is only logged."""
@@ -241,8 +246,10 @@ class AmiClient:
         self._state = state
         if state is ConnectionState.CONNECTED:
             self._connected.set()
+            self._not_connected.clear()
         else:
             self._connected.clear()
+            self._not_connected.set()
 
     async def _supervise(self) -> None:
         failures = 0

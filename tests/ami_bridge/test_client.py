@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.client import AmiAuthError, AmiDisconnected, ConnectionState
+from ami_bridge.client import AmiAuthError, AmiDisconnected
 from ami_bridge.events import AmiEvent, Newchannel
 from ami_bridge.simulator import PbxSimulator
 from campaigns.model import Outcome
@@ -39,10 +39,9 @@ async def test_unreachable_host_is_retried_with_backoff() -> None:
     await server.wait_closed()
     async with PbxSimulator(port=0) as pbx:
         client = make_client(pbx, port=port, reconnect_initial=0.01, reconnect_max=0.04)
-    with capture_logs() as logs:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.3), client:
-                pass
+    with capture_logs() as logs, pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3), client:
+            pass
     delays = [e["delay_seconds"] for e in logs if e["event"] == "ami_reconnect_scheduled"]
     assert len(delays) >= 3
     assert max(delays) <= 0.04
@@ -74,19 +73,24 @@ async def test_malformed_input_is_logged_and_skipped(
 async def test_utf8_split_across_tcp_reads(pbx: PbxSimulator) -> None:
     """'Алексей' with a character cut between two TCP segments arrives intact."""
     seen: list[AmiEvent] = []
+    arrived = asyncio.Event()
+
+    def record(event: AmiEvent) -> None:
+        seen.append(event)
+        arrived.set()
+
     block = (
         "Event: Newchannel\r\nChannel: PJSIP/x-1\r\nCallerIDNum: 100\r\n"
         "CallerIDName: Алексей\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\n\r\n"
     ).encode()
     cut = block.index("л".encode()) + 1
     async with make_client(pbx) as client:
-        client.subscribe(seen.append)
+        client.subscribe(record)
         pbx.inject(block[:cut])
         await asyncio.sleep(0.05)
         pbx.inject(block[cut:])
         async with asyncio.timeout(2):
-            while not seen:
-                await asyncio.sleep(0.01)
+            await arrived.wait()
     (event,) = seen
     assert isinstance(event, Newchannel) and event.caller_id_name == "Алексей"
 
@@ -97,8 +101,7 @@ async def test_dead_peer_with_tcp_up_is_detected_by_ping(pbx: PbxSimulator) -> N
         with capture_logs() as logs:
             pbx.unresponsive = True
             async with asyncio.timeout(2):
-                while client.state is ConnectionState.CONNECTED:
-                    await asyncio.sleep(0.01)
+                await client.wait_disconnected()
             pbx.unresponsive = False
             async with asyncio.timeout(2):
                 await client.wait_connected()
@@ -145,8 +148,7 @@ async def test_not_connected_originate_settles_at_once(pbx: PbxSimulator) -> Non
     async with AsteriskAmiBridge(host="", port=0, username="", secret="", client=client) as b:
         pbx.drop_connections()
         async with asyncio.timeout(1):
-            while b.client.state is ConnectionState.CONNECTED:
-                await asyncio.sleep(0.01)
+            await b.client.wait_disconnected()
         await dial(b, "n1", "+31200000001")
         events = await collect(b, settled("n1"))
         assert outcomes(events)["n1"].outcome is Outcome.FAILED_SYSTEM
