@@ -176,6 +176,7 @@ class Engine:
         self._callback_demand: dict[int, int] = {}
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
+        self._drained.set()
         self._tasks: asyncio.TaskGroup | None = None
         roster.listen(self._on_roster)
 
@@ -220,6 +221,10 @@ class Engine:
     @property
     def calls_in_progress(self) -> int:
         return len(self._calls)
+
+    async def until_quiet(self) -> None:
+        """Until no call is in progress."""
+        await self._drained.wait()
 
     def _on_roster(self, before: Seat | None, after: Seat | None) -> None:
         for seat in (before, after):
