@@ -8,10 +8,10 @@ Delivery is at least once (QoS 1; an event is removed from the buffer only once 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
 
@@ -34,19 +34,26 @@ class MqttPublisher:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         connect_timeout: float = 5.0,
+        close_timeout: float = 2.0,
     ) -> None:
         self._settings = settings
         self._client_id = client_id
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._connect_timeout = connect_timeout
+        self._close_timeout = close_timeout
         self._buffer: deque[tuple[str, bytes]] = deque()
         self._wake = asyncio.Event()
-        self._stack = AsyncExitStack()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
         self.connected = False
         self.sent = 0
         self.dropped = 0
         self.connects = 0
+
+    def _is_closing(self) -> bool:
+        # A call, not an attribute: mypy would narrow the attribute across awaits.
+        return self._closing
 
     @property
     def buffered(self) -> int:
@@ -62,9 +69,7 @@ class MqttPublisher:
         self._wake.set()
 
     async def __aenter__(self) -> Self:
-        group = await self._stack.enter_async_context(asyncio.TaskGroup())
-        task = group.create_task(self._run(), name="mqtt-publisher")
-        self._stack.callback(task.cancel)
+        self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
         return self
 
     async def __aexit__(
@@ -73,12 +78,27 @@ class MqttPublisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._stack.aclose()
+        """Flush what is buffered (briefly), then close; never hangs on a vanished broker."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        _, pending = await asyncio.wait({task}, timeout=self._close_timeout)
+        # aiomqtt waits for the broker's goodbye without a deadline: a second cancel ends
+        # that wait when the connection died under it.
+        while pending:
+            task.cancel()
+            _, pending = await asyncio.wait({task}, timeout=1.0)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("mqtt_publisher_failed", error=str(task.exception()))
+        if self._buffer:
+            log.warning("mqtt_closed_with_buffered_events", buffered=len(self._buffer))
 
     async def _run(self) -> None:
         backoff = self._backoff_initial
         s = self._settings
-        while True:
+        while not self._is_closing():
             try:
                 async with aiomqtt.Client(
                     s.host,
@@ -100,7 +120,9 @@ class MqttPublisher:
                     log.info("mqtt_connect_failed", error=str(exc), retry_in=backoff)
             finally:
                 self.connected = False
-            await asyncio.sleep(backoff)
+            if self._is_closing():
+                return
+            await self._sleep(backoff)
             backoff = min(backoff * 2, self._backoff_max)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
@@ -112,8 +134,18 @@ class MqttPublisher:
                 if self._buffer and self._buffer[0] == (topic, payload):
                     self._buffer.popleft()
                 self.sent += 1
+            if self._is_closing():
+                return
             self._wake.clear()
             await self._wake.wait()
+
+    async def _sleep(self, seconds: float) -> None:
+        # Backoff that a close cuts short.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while not self._closing:
+                    self._wake.clear()
+                    await self._wake.wait()
 
 
 class NullPublisher:

@@ -50,6 +50,7 @@ async def receive(client: aiomqtt.Client, n: int) -> list[tuple[str, dict[str, A
 @asynccontextmanager
 async def tcp_proxy(listen_port: int, target: tuple[str, int]) -> AsyncIterator[None]:
     """Forwards a port to the broker: starting it late plays a broker coming back."""
+    writers: set[asyncio.StreamWriter] = set()
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -63,14 +64,21 @@ async def tcp_proxy(listen_port: int, target: tuple[str, int]) -> AsyncIterator[
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*target)
+        writers.update((writer, up_writer))
         async with asyncio.TaskGroup() as group:
             group.create_task(pipe(reader, up_writer))
             group.create_task(pipe(up_reader, writer))
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
-    async with server:
+    try:
         yield
+    finally:
         server.close()
+        # Open connections would keep wait_closed() waiting: cut them first.
+        for writer in writers:
+            writer.close()
+        async with asyncio.timeout(5):
+            await server.wait_closed()
 
 
 async def test_events_reach_the_broker_on_their_topics() -> None:
@@ -111,18 +119,21 @@ async def test_reconnects_and_delivers_the_buffer_when_the_broker_returns() -> N
     prefix = f"rbtest-{uuid.uuid4().hex[:8]}"
     port = free_port()
     settings = MqttSettings(enabled=True, port=port, topic_prefix=prefix, buffer_size=2)
-    async with (
-        subscriber(f"{prefix}/#") as sub,
-        MqttPublisher(settings, backoff_initial=0.05, backoff_max=0.1) as publisher,
-    ):
-        notifier = Notifier(AgentHub(), publisher, Topics(prefix))
-        for attempt in (1, 2, 3):
-            notifier.call_outcome(attempt, 1, attempt, "busy")
-        assert (publisher.buffered, publisher.dropped) == (2, 1)
-        async with tcp_proxy(port, BROKER):
+    proxy = tcp_proxy(port, BROKER)
+    async with subscriber(f"{prefix}/#") as sub:
+        publisher = MqttPublisher(settings, backoff_initial=0.05, backoff_max=0.1)
+        async with publisher:
+            notifier = Notifier(AgentHub(), publisher, Topics(prefix))
+            for attempt in (1, 2, 3):
+                notifier.call_outcome(attempt, 1, attempt, "busy")
+            assert (publisher.buffered, publisher.dropped) == (2, 1)
+            # The broker "comes back"; it stays up until the publisher has closed.
+            await proxy.__aenter__()
             got = await receive(sub, 2)
             assert [topic for topic, _ in got] == [
                 f"{prefix}/calls/2/outcome",
                 f"{prefix}/calls/3/outcome",
             ]
-            assert publisher.connected and publisher.buffered == 0
+            assert publisher.connected
+        await proxy.__aexit__(None, None, None)
+    assert (publisher.buffered, publisher.sent) == (0, 2)

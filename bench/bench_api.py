@@ -1,0 +1,261 @@
+"""Agent API load test: `python bench/bench_api.py` (options: --help).
+
+Starts the real app under uvicorn on 127.0.0.1 over a fresh SQLite file (one process, one
+core), then drives a bounded number of concurrent agents at a target request rate. Each
+agent loops: who-am-i (log in), take a dialer interaction, end it, read it (timer, scripts),
+register the wrap-up (every third books a callback), list its scheduled calls. Prints
+requests/s and p50/p99 latency per endpoint. Target: p99 < 25 ms for registration at
+200 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], list[int]]:
+    """Schema, a running campaign open all week, one contact per agent, topics, users."""
+    from agent_api.services import Services
+    from agent_api.testing import RecordingEvents
+    from campaigns.agents import Role
+    from campaigns.importer import ContactRow
+    from campaigns.migrate import upgrade
+    from campaigns.model import CampaignState
+    from campaigns.spec import CallingHours, CampaignSpec, Wrapup
+    from campaigns.sql_agents import SqlAgentStore
+    from campaigns.sqlstore import SqlStore, make_engine
+    from campaigns.wrapup import SEED_END_REASONS
+
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade(engine)
+    store, agent_store = SqlStore(engine), SqlAgentStore(engine)
+    services = Services.build(agent_store, store, RecordingEvents(), now)
+    hours = CallingHours(start=dtime(0, 0), end=dtime(23, 59, 59), weekdays=frozenset(range(7)))
+    spec = CampaignSpec(name="bench", hours=hours, wrapup=Wrapup(seconds=60))
+    campaign = await store.create_campaign(spec, now())
+    await store.set_campaign_state(campaign.id, CampaignState.RUNNING, now())
+    rows = [
+        ContactRow(i + 2, f"+47410{i:05d}", "Europe/Oslo", {"n": str(i)}) for i in range(agents)
+    ]
+    await store.add_contacts(campaign.id, rows, now())
+    contacts = await store.claim_due(campaign.id, agents, now(), "bench", now() + timedelta(days=1))
+    await agent_store.seed_end_reasons(SEED_END_REASONS)
+    manager, _ = await services.users.create_user("manager", Role.MANAGER)
+    mood = await services.interactions.create_category(manager, "Mood", False, None)
+    product = await services.interactions.create_category(manager, "Product", True, campaign.id)
+    topics = [
+        (await services.interactions.create_topic(manager, mood.id, "Positive", "")).id,
+        (await services.interactions.create_topic(manager, product.id, "App", "Say hi")).id,
+        (await services.interactions.create_topic(manager, product.id, "Catalog", "")).id,
+    ]
+    tokens = [(await services.users.create_user(f"agent{i}", Role.AGENT))[1] for i in range(agents)]
+    await engine.dispose()
+    return tokens, campaign.id, sorted(c.id for c in contacts), topics
+
+
+def serve(db: Path, port: int) -> None:
+    """The server process: the app as the composition root would build it, over SQLite."""
+    import uvicorn
+
+    from agent_api.app import create_app
+    from agent_api.hub import AgentHub
+    from agent_api.mqtt import NullPublisher
+    from agent_api.notifier import Notifier, Topics
+    from agent_api.services import Services
+    from campaigns.sql_agents import SqlAgentStore
+    from campaigns.sqlstore import SqlStore, make_engine
+    from dialer.logs import configure
+    from dialer.settings import ApiSettings
+
+    configure("warning", "json")
+    # One connection: SQLite has one writer anyway, and waiting on its file lock (busy
+    # timeout back-off) costs far more than queueing for the connection in the pool.
+    engine = make_engine(f"sqlite+aiosqlite:///{db}", pool_size=1, max_overflow=0)
+    hub = AgentHub()
+    services = Services.build(
+        SqlAgentStore(engine),
+        SqlStore(engine),
+        Notifier(hub, NullPublisher(), Topics()),
+        now,
+    )
+    app = create_app(services, ApiSettings(port=port), hub)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+class Pacer:
+    """Hands out request slots at ``rate`` per second (open loop: late slots are not skipped)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1 / rate
+        self._next = time.perf_counter()
+
+    async def slot(self) -> None:
+        when = self._next
+        self._next += self._interval
+        delay = when - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def agent_loop(
+    client: httpx.AsyncClient,
+    token: str,
+    contact_id: int,
+    campaign_id: int,
+    topics: list[int],
+    pacer: Pacer,
+    stop: float,
+    samples: dict[str, list[float]],
+    errors: dict[str, int],
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def call(name: str, method: str, url: str, json: object = None) -> httpx.Response:
+        await pacer.slot()
+        started = time.perf_counter()
+        r = await client.request(method, url, json=json, headers=headers)
+        samples[name].append((time.perf_counter() - started) * 1000)
+        if r.status_code >= 400:
+            errors[name] += 1
+        return r
+
+    n = 0
+    while time.perf_counter() < stop:
+        n += 1
+        await call("GET /users/me", "GET", "/users/me")
+        r = await call(
+            "POST /agents/me/interactions",
+            "POST",
+            "/agents/me/interactions",
+            {
+                "phone": "+4741000000",
+                "direction": "outbound",
+                "contact_id": contact_id,
+                "campaign_id": campaign_id,
+            },
+        )
+        interaction = r.json()["id"]
+        await call("POST /interactions/{id}/end", "POST", f"/interactions/{interaction}/end")
+        await call("GET /interactions/{id}", "GET", f"/interactions/{interaction}")
+        body: dict[str, object] = {"topic_ids": [topics[0], topics[1 + n % 2]], "comment": "ok"}
+        if n % 3 == 0:
+            body["feedback"] = "callback"
+            body["callback"] = {"due_at": (now() + timedelta(days=1)).isoformat(), "for": "me"}
+        await call(
+            "POST /interactions/{id}/registration",
+            "POST",
+            f"/interactions/{interaction}/registration",
+            body,
+        )
+        await call("GET /agents/me/callbacks", "GET", "/agents/me/callbacks")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=200.0, help="target requests/s (all)")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    from dialer.logs import configure
+
+    configure("warning", "console")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        tokens, campaign_id, contacts, topics = await prepare(db, args.agents)
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--serve",
+            str(db),
+            str(args.port),
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            base = f"http://127.0.0.1:{args.port}"
+            limits = httpx.Limits(max_connections=args.agents)
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+                async with asyncio.timeout(15):
+                    while True:
+                        try:
+                            if (await client.get("/health")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            await asyncio.sleep(0.1)
+                samples: dict[str, list[float]] = defaultdict(list)
+                errors: dict[str, int] = defaultdict(int)
+                pacer = Pacer(args.rate)
+                started = time.perf_counter()
+                stop = started + args.seconds
+                async with asyncio.timeout(args.seconds + 30), asyncio.TaskGroup() as group:
+                    for token, contact in zip(tokens, contacts, strict=True):
+                        group.create_task(
+                            agent_loop(
+                                client,
+                                token,
+                                contact,
+                                campaign_id,
+                                topics,
+                                pacer,
+                                stop,
+                                samples,
+                                errors,
+                            )
+                        )
+                elapsed = time.perf_counter() - started
+        finally:
+            server.terminate()
+            async with asyncio.timeout(10):
+                await server.wait()
+
+    total = sum(len(v) for v in samples.values())
+    print(
+        f"\n{args.agents} agents, target {args.rate:.0f} req/s, {elapsed:.1f} s, "
+        f"{total} requests, {total / elapsed:.1f} req/s achieved, SQLite, one server process\n"
+    )
+    print(f"{'endpoint':40} {'count':>6} {'err':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
+    for name, values in samples.items():
+        print(
+            f"{name:40} {len(values):6d} {errors[name]:4d} {len(values) / elapsed:7.1f} "
+            f"{statistics.median(values):7.2f} {pct(values, 0.99):7.2f}"
+        )
+    everything = [v for values in samples.values() for v in values]
+    print(
+        f"{'all':40} {total:6d} {sum(errors.values()):4d} {total / elapsed:7.1f} "
+        f"{statistics.median(everything):7.2f} {pct(everything, 0.99):7.2f}"
+    )
+    registration = samples["POST /interactions/{id}/registration"]
+    verdict = "met" if pct(registration, 0.99) < 25 else "MISSED"
+    print(f"\nregistration p99 {pct(registration, 0.99):.2f} ms: target (< 25 ms) {verdict}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        asyncio.run(main())
