@@ -21,7 +21,13 @@ from ami_bridge.calls import (
     CallOutcome,
     CallTracker,
 )
-from ami_bridge.client import AmiClient, AmiDisconnected, AmiError, AmiNotConnected
+from ami_bridge.client import (
+    AmiActionError,
+    AmiClient,
+    AmiDisconnected,
+    AmiError,
+    AmiNotConnected,
+)
 from ami_bridge.events import AmiEvent, CoreShowChannel, decode_event
 from ami_bridge.protocol import encode_action
 
@@ -31,6 +37,8 @@ ATTEMPT_VARIABLE = "RINGBACK_ATTEMPT_ID"
 CONTACT_VARIABLE = "RINGBACK_CONTACT"
 """Agent-first calls: the dial string the dialplan Dial()s once the agent answered."""
 CONTACT_TIMEOUT_VARIABLE = "RINGBACK_CONTACT_TIMEOUT"
+AGENT_VARIABLE = "RINGBACK_AGENT"
+"""Set on an answered call before it is redirected to the agent extension."""
 _ATTEMPT_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _OUR_CHANNEL = re.compile(r"^rb-([A-Za-z0-9_.]{1,64})-[12]$")
 
@@ -90,6 +98,15 @@ class AmiBridge(Protocol):
         """
         ...
 
+    async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
+        """Send an answered call, waiting in our dialplan, to the agent's phone.
+
+        Call after :class:`~ami_bridge.calls.CallAnswered`, within the abandon wait;
+        raises :class:`~ami_bridge.client.AmiError` if the call is gone or Asterisk
+        refuses (the dialer then counts it abandoned and hangs up).
+        """
+        ...
+
     async def hangup(self, attempt_id: str) -> None:
         """Hang up the attempt's call if it is still up (ringing or answered)."""
         ...
@@ -122,8 +139,12 @@ class AsteriskAmiBridge:
         reconnect_max: float = 30.0,
         amd_enabled: bool = True,
         amd_timeout: float = 8.0,
+        agent_context: str = "ringback",
+        agent_exten: str = "agent",
         client: AmiClient | None = None,
     ) -> None:
+        self._agent_context = agent_context
+        self._agent_exten = agent_exten
         self._client = client or AmiClient(
             host=host,
             port=port,
@@ -269,6 +290,29 @@ class AsteriskAmiBridge:
             message = reply.get("Message")
             log.error("originate_refused", attempt_id=attempt_id, message=message)
             self._publish(self._tracker.originate_rejected(attempt_id, message))
+
+    async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
+        channel = f"rb-{attempt_id}-1"
+        steps = [
+            (
+                "Setvar",
+                [("Channel", channel), ("Variable", AGENT_VARIABLE), ("Value", agent_channel)],
+            ),
+            (
+                "Redirect",
+                [
+                    ("Channel", channel),
+                    ("Context", self._agent_context),
+                    ("Exten", self._agent_exten),
+                    ("Priority", "1"),
+                ],
+            ),
+        ]
+        for action, fields in steps:
+            reply = await self._client.send_action(action, fields)
+            if reply.response != "Success":
+                raise AmiActionError(f"{action} {attempt_id}: {reply.get('Message')}")
+        log.info("call_connected", attempt_id=attempt_id, agent_channel=agent_channel)
 
     async def hangup(self, attempt_id: str) -> None:
         keys = self._tracker.channel_keys(attempt_id) or (f"rb-{attempt_id}-1",)

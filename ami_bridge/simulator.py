@@ -160,6 +160,8 @@ class PbxSimulator:
         self._epoch = int(time.time())
         self.originates: list[Message] = []
         """Every Originate action received, in order (tests check nothing is re-sent)."""
+        self.connected: dict[str, str] = {}
+        """Answered calls redirected to an agent: ;1 Uniqueid → RINGBACK_AGENT."""
         self.unresponsive = False
         """When set, the PBX keeps TCP open but neither answers nor sends anything."""
         self.duplicate_events = False
@@ -304,6 +306,21 @@ class PbxSimulator:
             else:
                 self._reply(session, m, "Success", ("Message", "Channel Hungup"))
                 call.hangup.set()
+        elif name == "setvar":
+            call = self._find(m.get("Channel"))
+            if call is None:
+                self._reply(session, m, "Error", ("Message", "No such channel"))
+            else:
+                call.variables.append((m.get("Variable"), m.get("Value")))
+                self._reply(session, m, "Success", ("Message", "Variable Set"))
+        elif name == "redirect":
+            call = self._find(m.get("Channel"))
+            if call is None or not call.answered:
+                self._reply(session, m, "Error", ("Message", "No such channel"))
+            else:
+                agent = next((v for k, v in reversed(call.variables) if k == "RINGBACK_AGENT"), "")
+                self.connected[call.one.uniqueid] = agent
+                self._reply(session, m, "Success", ("Message", "Redirect successful"))
         elif name == "coreshowchannels":
             self._core_show_channels(session, m)
         else:

@@ -9,6 +9,7 @@ from structlog.testing import capture_logs
 
 from ami_bridge.bridge import AsteriskAmiBridge
 from ami_bridge.calls import CallAnswered, CallEnded, CallOutcome
+from ami_bridge.client import AmiActionError
 from ami_bridge.events import AmdStatus
 from ami_bridge.protocol import UnsafeFieldError
 from ami_bridge.simulator import PbxSimulator
@@ -191,3 +192,15 @@ async def test_agent_first_callback(pbx: PbxSimulator, bridge: AsteriskAmiBridge
     assert (found["f1"].outcome, found["f2"].outcome) == (Outcome.ANSWERED, Outcome.BUSY)
     assert found["f2"].cause == 17
     assert any(isinstance(e, CallAnswered) and e.attempt_id == "f1" for e in events)
+
+
+async def test_connect_answered_call_to_agent(pbx: PbxSimulator, bridge: AsteriskAmiBridge) -> None:
+    """After CallAnswered the dialer sends the call to an agent's phone (Setvar + Redirect)."""
+    await dial(bridge, "g1", "+31200000001")
+    await collect(bridge, lambda ev: any(isinstance(e, CallAnswered) for e in ev))
+    await bridge.connect("g1", agent_channel="PJSIP/agent-1001")
+    assert pbx.connected == {"rb-g1-1": "PJSIP/agent-1001"}
+    with pytest.raises(AmiActionError, match="No such channel"):
+        await bridge.connect("gone", agent_channel="PJSIP/agent-1001")
+    with pytest.raises(UnsafeFieldError):
+        await bridge.connect("g1", agent_channel="PJSIP/agent\r\nAction: Logoff")
