@@ -125,15 +125,22 @@ class AmiBridge(Protocol):
 
 
 class AsteriskAmiBridge:
-    """:class:`AmiBridge` over one AMI connection. ``async with`` owns the connection."""
+    """:class:`AmiBridge` over one AMI connection.
+
+    Either give connection settings, and the bridge builds, connects and closes its own
+    :class:`~ami_bridge.client.AmiClient`; or give a ``client`` you own and enter
+    yourself (``async with client, bridge``). ``async with bridge`` also runs the
+    deadline timer; on every new AMI session the bridge reconciles.
+    """
 
     def __init__(
         self,
+        client: AmiClient | None = None,
         *,
-        host: str,
-        port: int,
-        username: str,
-        secret: str,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        username: str = "",
+        secret: str = "",
         ping_interval: float = 10.0,
         connect_timeout: float = 5.0,
         reconnect_max: float = 30.0,
@@ -141,10 +148,8 @@ class AsteriskAmiBridge:
         amd_timeout: float = 8.0,
         agent_context: str = "ringback",
         agent_exten: str = "agent",
-        client: AmiClient | None = None,
     ) -> None:
-        self._agent_context = agent_context
-        self._agent_exten = agent_exten
+        self._owns_client = client is None
         self._client = client or AmiClient(
             host=host,
             port=port,
@@ -154,6 +159,8 @@ class AsteriskAmiBridge:
             connect_timeout=connect_timeout,
             reconnect_max=reconnect_max,
         )
+        self._agent_context = agent_context
+        self._agent_exten = agent_exten
         self._tracker = CallTracker(
             attempt_variable=ATTEMPT_VARIABLE,
             amd_enabled=amd_enabled,
@@ -168,7 +175,8 @@ class AsteriskAmiBridge:
         self._client.on_session(self._reconcile)
 
     async def __aenter__(self) -> Self:
-        await self._client.__aenter__()
+        if self._owns_client:
+            await self._client.__aenter__()
         self._timer = asyncio.create_task(self._expire_loop(), name="ami-bridge-deadlines")
         return self
 
@@ -182,7 +190,8 @@ class AsteriskAmiBridge:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        await self._client.__aexit__(exc_type, exc, tb)
+        if self._owns_client:
+            await self._client.__aexit__(exc_type, exc, tb)
 
     @property
     def client(self) -> AmiClient:

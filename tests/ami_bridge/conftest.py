@@ -54,9 +54,7 @@ def make_client(pbx: PbxSimulator, **overrides: Any) -> AmiClient:
 
 @pytest.fixture
 async def bridge(pbx: PbxSimulator) -> AsyncIterator[AsteriskAmiBridge]:
-    async with AsteriskAmiBridge(
-        host="", port=0, username="", secret="", client=make_client(pbx), amd_timeout=2.0
-    ) as b:
+    async with make_client(pbx) as client, AsteriskAmiBridge(client, amd_timeout=2.0) as b:
         yield b
 
 

@@ -136,7 +136,7 @@ async def test_drop_before_originate_response_is_never_resent(
 async def test_events_lost_while_disconnected_are_reconciled(pbx: PbxSimulator) -> None:
     """The call ends while we are away: reconciliation settles it failed_system, once."""
     client = make_client(pbx, reconnect_initial=0.6, reconnect_max=0.6)
-    async with AsteriskAmiBridge(host="", port=0, username="", secret="", client=client) as b:
+    async with client, AsteriskAmiBridge(client) as b:
         await dial(b, "l1", "+31200000004")  # busy after 80 ms
         pbx.drop_connections()
         events = await collect(b, settled("l1"))
@@ -204,3 +204,14 @@ async def test_connect_answered_call_to_agent(pbx: PbxSimulator, bridge: Asteris
         await bridge.connect("gone", agent_channel="PJSIP/agent-1001")
     with pytest.raises(UnsafeFieldError):
         await bridge.connect("g1", agent_channel="PJSIP/agent\r\nAction: Logoff")
+
+
+async def test_bridge_built_from_settings_owns_its_connection(pbx: PbxSimulator) -> None:
+    """Given host/port/credentials, the bridge connects on enter and logs off on exit."""
+    async with AsteriskAmiBridge(
+        host="127.0.0.1", port=pbx.port, username="ringback", secret="ringback"
+    ) as b:
+        await dial(b, "o1", "+31200000004")
+        events = await collect(b, settled("o1"))
+        assert outcomes(events)["o1"].outcome is Outcome.BUSY
+    assert b.client.state.value == "closed"

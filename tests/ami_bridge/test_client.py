@@ -145,7 +145,7 @@ async def test_raising_subscriber_does_not_kill_the_connection(
 async def test_not_connected_originate_settles_at_once(pbx: PbxSimulator) -> None:
     """Originate while Asterisk is away: never queued for later, settled failed_system."""
     client = make_client(pbx, reconnect_initial=5.0, reconnect_max=5.0)
-    async with AsteriskAmiBridge(host="", port=0, username="", secret="", client=client) as b:
+    async with client, AsteriskAmiBridge(client) as b:
         pbx.drop_connections()
         async with asyncio.timeout(1):
             await b.client.wait_disconnected()
