@@ -507,6 +507,9 @@ class CallTracker:
             elif a.reason is not None or self._cause(a)[0] in _CAUSES:
                 out += self._settle_failure(a, "reconciled")
             else:
+                # Nothing seen and no channel up: the Originate most likely never reached
+                # Asterisk. (Asterisk creates the channels within milliseconds of queuing
+                # it, while a reconnect takes at least the backoff delay and a login.)
                 out += self._settle(a, Outcome.FAILED_SYSTEM, detail="reconciled: channels gone")
         return out
 
