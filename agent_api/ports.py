@@ -5,7 +5,7 @@ Docstrings live here; implementations (:mod:`agent_api.notifier`) stay terse.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,6 +49,24 @@ class AgentEvents(Protocol):
 
     def campaign_progress(self, campaign_id: int, progress: Mapping[str, Any]) -> None:
         """For the engine: counters of a running campaign."""
+
+
+class AgentFloor(Protocol):
+    """The dialer's view of agents: who is logged in to which campaigns, and who is free.
+
+    ``state`` is one of logged_out, ready, paused, reserved, on_call, wrapup.
+    """
+
+    def state_of(self, agent_id: int) -> tuple[str, str | None]: ...
+
+    def log_in(self, agent_id: int, channel: str, campaigns: Sequence[int] | None) -> None:
+        """Log in (paused) to ``campaigns``; None: every running campaign."""
+
+    def ready(self, agent_id: int) -> None: ...
+
+    def pause(self, agent_id: int, reason: str | None) -> None: ...
+
+    def log_out(self, agent_id: int) -> None: ...
 
 
 class Publisher(Protocol):

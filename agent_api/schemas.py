@@ -68,6 +68,8 @@ class TokenOut(Out):
 class StateIn(In):
     state: Literal["ready", "paused", "logged_out"]
     reason: Annotated[str | None, Field(max_length=200)] = None
+    campaigns: Annotated[list[int] | None, Field(max_length=100)] = None
+    """Campaigns to log in to (default: every running campaign)."""
 
 
 class StateOut(Out):

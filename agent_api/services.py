@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from agent_api.ports import AgentEvents, Clock
+from agent_api.ports import AgentEvents, AgentFloor, Clock
 from campaigns import cases as case_rules
 from campaigns import wrapup as rules
 from campaigns.agents import (
@@ -122,12 +122,14 @@ class Interactions:
         events: AgentEvents,
         clock: Clock,
         inbound_wrapup: Wrapup | None = None,
+        floor: AgentFloor | None = None,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._events = events
         self._clock = clock
         self._inbound = inbound_wrapup
+        self._floor = floor
         # One entry per user who ever set a state: bounded by the users table.
         self._states: dict[int, tuple[AgentState, str | None]] = {}
 
@@ -303,19 +305,48 @@ class Interactions:
         rules.check_extend(interaction, await self._wrapup_settings(interaction))
         return await self._store.extend_wrapup(interaction.id)
 
-    async def set_state(self, user: User, state: AgentState, reason: str | None) -> AgentState:
-        """Ready is refused while a forced registration is missing."""
+    async def set_state(
+        self,
+        user: User,
+        state: AgentState,
+        reason: str | None,
+        campaigns: Sequence[int] | None = None,
+    ) -> str:
+        """Ready is refused while a forced registration is missing, or during a call.
+
+        With the dialer's floor behind it, the first ready or pause logs the agent in to
+        ``campaigns`` (None: every running campaign) with their phone (the user's
+        extension, default ``PJSIP/<username>``).
+        """
         if state is AgentState.READY and not await self.may_become_ready(user.id):
             raise Clash(
                 "register the last call before becoming ready",
                 code="wrapup.registration_required",
             )
-        self._states[user.id] = (state, reason)
-        self._events.agent_state(user.id, state.value, reason)
-        return state
+        if self._floor is None:
+            self._states[user.id] = (state, reason)
+            self._events.agent_state(user.id, state.value, reason)
+            return state.value
+        floor = self._floor
+        current, _ = floor.state_of(user.id)
+        if state is AgentState.LOGGED_OUT:
+            floor.log_out(user.id)
+            return AgentState.LOGGED_OUT.value
+        if current in ("on_call", "reserved"):
+            raise Clash("the agent is on a call", code="agent.on_call")
+        if current == AgentState.LOGGED_OUT.value or campaigns is not None:
+            floor.log_in(user.id, user.extension or f"PJSIP/{user.username}", campaigns)
+        if state is AgentState.READY:
+            floor.ready(user.id)
+        else:
+            floor.pause(user.id, reason)
+        return floor.state_of(user.id)[0]
 
-    def state_of(self, user_id: int) -> tuple[AgentState, str | None]:
-        return self._states.get(user_id, (AgentState.LOGGED_OUT, None))
+    def state_of(self, user_id: int) -> tuple[str, str | None]:
+        if self._floor is not None:
+            return self._floor.state_of(user_id)
+        state, reason = self._states.get(user_id, (AgentState.LOGGED_OUT, None))
+        return state.value, reason
 
     # Catalogue (managers)
 
@@ -572,10 +603,11 @@ class Services:
         events: AgentEvents,
         clock: Clock,
         inbound_wrapup: Wrapup | None = None,
+        floor: AgentFloor | None = None,
     ) -> Services:
         return cls(
             Users(store, clock),
-            Interactions(store, campaigns, events, clock, inbound_wrapup),
+            Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
             Callbacks(store, campaigns, events, clock),
             Cases(store, events, clock),
             campaigns,

@@ -15,15 +15,21 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agent_api.services import Users
+from ami_bridge import AmiError
+from ami_bridge.simulator import PbxSimulator
+from campaigns.agents import Role, User
 from campaigns.importer import ImportFileError, ImportOptions, iter_batches
 from campaigns.loading import LoadSummary, load_contacts
 from campaigns.model import CampaignState, DialMode
 from campaigns.phones import PhoneError, normalise
 from campaigns.spec import Campaign, CampaignSpec, SpecError
+from campaigns.sql_agents import SqlAgentStore
 from campaigns.sqlstore import SqlStore
 from campaigns.store import StoreError
 from dialer import logs
 from dialer.app import open_store
+from dialer.service import serve
 from dialer.settings import Settings, load_settings
 
 P = ParamSpec("P")
@@ -34,10 +40,12 @@ db_app = typer.Typer(help="Database schema.")
 campaign_app = typer.Typer(help="Campaigns: create, apply, list, show, start, pause, resume.")
 contacts_app = typer.Typer(help="Contact lists.")
 dnc_app = typer.Typer(help="The do-not-call list.")
+user_app = typer.Typer(help="Users of the agent API (agents, managers, administrators).")
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(dnc_app, name="dnc")
+app.add_typer(user_app, name="user")
 
 out = Console()
 err = Console(stderr=True)
@@ -68,7 +76,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_EXPECTED = (StoreError, SpecError, ImportFileError, PhoneError, ValueError)
+_EXPECTED = (StoreError, SpecError, ImportFileError, PhoneError, ValueError, AmiError)
 
 
 def command(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, R]:
@@ -320,6 +328,61 @@ async def dnc_import(
             if batch.rows:
                 added += await store.dnc_add([r.phone for r in batch.rows], reason, _now())
     out.print(f"{added} added, {refused} rows refused")
+
+
+# Users
+
+
+@user_app.command("add")
+@command
+async def user_add(
+    ctx: typer.Context,
+    username: str,
+    role: Role = typer.Option(Role.AGENT, help="agent, manager or admin."),
+    name: str = typer.Option("", help="Display name."),
+    extension: str | None = typer.Option(
+        None, help="The agent's phone as Asterisk dials it, e.g. PJSIP/ann."
+    ),
+) -> None:
+    """Create a user and print their API token (shown once; store it safely)."""
+
+    async def work(store: SqlStore) -> tuple[User, str]:
+        users = Users(SqlAgentStore(store.engine), _now)
+        return await users.create_user(username, role, name, extension)
+
+    user, token = await _with_store(ctx, work)
+    err.print(f"created {user.role.value} {user.username!r} (id {user.id}); API token:")
+    out.print(token, highlight=False)
+
+
+# Service
+
+
+@app.command("serve")
+@command
+async def serve_command(ctx: typer.Context) -> None:
+    """Run the dialer: AMI bridge, engine and agent API, until SIGTERM or Ctrl-C."""
+    await serve(ctx.obj.settings)
+
+
+@app.command("simulator")
+@command
+async def simulator_command(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(5038, help="AMI port."),
+    username: str = typer.Option("ringback", help="AMI user."),
+    secret: str = typer.Option("ringback", help="AMI secret."),
+    seed: int = typer.Option(0, help="Random seed for call outcomes."),
+    time_scale: float = typer.Option(
+        1.0, help="Scale ring and talk times (0.1: ten times faster)."
+    ),
+) -> None:
+    """Run the PBX simulator: an AMI server that plays out calls like Asterisk does."""
+    async with PbxSimulator(
+        host=host, port=port, username=username, secret=secret, seed=seed, time_scale=time_scale
+    ) as pbx:
+        err.print(f"PBX simulator: AMI on {host}:{pbx.port} (user {username}); Ctrl-C stops it")
+        await pbx.serve_forever()
 
 
 def main() -> None:

@@ -215,6 +215,9 @@ class Engine:
         if campaign_id is not None and campaign_id in self._wakes:
             self._wakes[campaign_id].set()
 
+    def running_campaigns(self) -> list[int]:
+        return [c.id for c in self._campaigns.values() if c.state is CampaignState.RUNNING]
+
     def stats(self, campaign_id: int) -> CampaignStats:
         return self._stats.setdefault(campaign_id, CampaignStats())
 
@@ -227,6 +230,15 @@ class Engine:
         await self._drained.wait()
 
     def _on_roster(self, before: Seat | None, after: Seat | None) -> None:
+        if (
+            before is not None
+            and after is not None
+            and before.status is AgentStatus.WRAPUP
+            and after.status is not AgentStatus.WRAPUP
+        ):
+            wrapup = (after.since - before.since).total_seconds()
+            for campaign_id in after.campaigns:
+                self.stats(campaign_id).record_wrapup(wrapup)
         for seat in (before, after):
             if seat is not None:
                 for campaign_id in seat.campaigns:

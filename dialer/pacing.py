@@ -23,6 +23,7 @@ from campaigns.model import DialMode
 _PRIOR_ANSWER_RATE = 0.3
 _PRIOR_WEIGHT = 20
 _PRIOR_ANSWER_WINDOW = 20.0
+_AGGRESSION = 2.0
 _WINDOW = 400
 
 
@@ -37,6 +38,7 @@ class CampaignStats:
     resolve_times: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     """Seconds from placing to the outcome, of calls nobody answered."""
     talk_times: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    wrapup_times: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
     answered: int = 0
     abandoned: int = 0
 
@@ -53,6 +55,9 @@ class CampaignStats:
 
     def record_talk(self, seconds: float) -> None:
         self.talk_times.append(seconds)
+
+    def record_wrapup(self, seconds: float) -> None:
+        self.wrapup_times.append(seconds)
 
     @property
     def answer_rate(self) -> float:
@@ -71,6 +76,10 @@ class CampaignStats:
     @property
     def mean_talk(self) -> float:
         return _mean(self.talk_times, 120.0)
+
+    @property
+    def mean_wrapup(self) -> float:
+        return _mean(self.wrapup_times, 15.0)
 
     def answer_chance(self, rung: float, ring_timeout: float) -> float:
         """Chance that a call ringing for ``rung`` seconds is answered by a person."""
@@ -118,20 +127,26 @@ def calls_to_place(
 
 def _predictive(floor: Floor, stats: CampaignStats, cap: float) -> int:
     p = stats.answer_rate
-    horizon = stats.mean_answer_delay
-    # Agents on a call hang up at random (talk time roughly exponential): the chance one
-    # is done within the horizon is 1 - exp(-horizon / mean talk).
-    finishing = floor.on_call * (1 - math.exp(-horizon / stats.mean_talk))
-    agents = floor.free + floor.wrapup_ending + finishing
-    if agents < 0.5:
+    # Answers come over the next mean-answer-delay seconds, and an answered call waits up
+    # to 2 s for an agent. An agent on a call hangs up at random (talk time roughly
+    # exponential) and then wraps up: free within the horizon with chance
+    # 1 - exp(-(horizon - wrap-up) / mean talk).
+    horizon = stats.mean_answer_delay + 2.0
+    finishing = 1 - math.exp(-max(0.0, horizon - stats.mean_wrapup) / stats.mean_talk)
+    sure = floor.free + floor.wrapup_ending
+    if sure + floor.on_call * finishing < 0.5:
         return 0
-    target = _target(stats, cap)
-    answers = _Answers(agents)
+    # With Y = answers + agents still talking and capacity sure + on_call, the abandons
+    # are E[(Y - capacity)+]: the agents' finishing is as random as the answers.
+    answers = _Answers(sure + floor.on_call)
+    for _ in range(floor.on_call):
+        answers.add(1 - finishing, demand=False)
     for rung in floor.ringing:
         answers.add(stats.answer_chance(rung, floor.ring_timeout))
+    target = _target(stats, cap)
     new = 0
     # Enough to cover every agent three times over is far past any useful answer rate.
-    ceiling = max(1, math.ceil(3 * agents / max(p, 0.05)))
+    ceiling = max(1, math.ceil(3 * (sure + floor.on_call) / max(p, 0.05)))
     while new < ceiling:
         answers.add(p)
         if answers.abandon_ratio() > target:
@@ -142,36 +157,48 @@ def _predictive(floor: Floor, stats: CampaignStats, cap: float) -> int:
 
 
 class _Answers:
-    """The number of answers X as a sum of Bernoulli trials, known below ``agents`` only."""
+    """A sum Y of Bernoulli trials, its distribution known below ``capacity`` only.
 
-    def __init__(self, agents: float) -> None:
-        self.agents = agents
-        self.size = math.ceil(agents)
+    Trials added with ``demand=False`` (agents still talking) take capacity but are not
+    answered calls: they count in Y, not in the answers the ratio divides by.
+    """
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self.size = math.ceil(capacity)
         self.pmf = [1.0] + [0.0] * self.size
         self.mean = 0.0
+        self.answers = 0.0
 
-    def add(self, q: float) -> None:
+    def add(self, q: float, *, demand: bool = True) -> None:
         self.mean += q
+        if demand:
+            self.answers += q
         pmf = self.pmf
         for k in range(self.size, 0, -1):
             pmf[k] = pmf[k] * (1 - q) + pmf[k - 1] * q
         pmf[0] *= 1 - q
 
+    def excess(self) -> float:
+        """E[(Y - capacity)+] = E[Y] - capacity + E[(capacity - Y)+]."""
+        short = sum((self.capacity - k) * pk for k, pk in enumerate(self.pmf) if k < self.capacity)
+        return max(0.0, self.mean - self.capacity + short)
+
     def abandon_ratio(self) -> float:
-        """E[(X - agents)+] / E[X]."""
-        if self.mean <= 0:
-            return 0.0
-        short = sum((self.agents - k) * pk for k, pk in enumerate(self.pmf) if k < self.agents)
-        return max(0.0, self.mean - self.agents + short) / self.mean
+        """Expected abandons per expected answer."""
+        return self.excess() / self.answers if self.answers > 0 else 0.0
 
 
 def _target(stats: CampaignStats, cap: float) -> float:
-    """The abandon ratio to plan for: under the cap, tighter when the measure nears it."""
+    """The abandon ratio to plan for.
+
+    The model leaves out agents freed just after the horizon, so it overstates abandons;
+    while the measured rate is well under the cap the plan may go above it, and it
+    tightens as the measure nears the cap (a feedback loop on the real figure).
+    """
     if cap <= 0:
         return 0.0
-    measured = stats.abandon_rate
     if stats.answered < 30:
         return cap * 0.5
-    if measured >= cap:
-        return cap * 0.25
-    return cap * (0.9 - 0.6 * measured / cap)
+    headroom = 1 - stats.abandon_rate / cap
+    return cap * max(0.1, _AGGRESSION * headroom)

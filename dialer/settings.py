@@ -50,6 +50,13 @@ class MqttSettings(_Section):
     buffer_size: int = Field(default=10_000, ge=1)
 
 
+class TrunkSettings(_Section):
+    """Limits of one trunk, shared by every campaign dialling through it."""
+
+    max_concurrent: int = Field(default=100, ge=1)
+    calls_per_second: float = Field(default=10, gt=0)
+
+
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -68,10 +75,16 @@ class Settings(BaseSettings):
     """Empty means SQLite in ``data_dir/ringback.db``."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
-    instance_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    instance_id: str = Field(
+        default_factory=lambda: os.uname().nodename,
+        description="This process's name on leases and attempts; stable across restarts so "
+        "that a restarted service settles what it left. Give each process sharing a "
+        "database its own.",
+    )
     ami: AmiSettings = AmiSettings()
     mqtt: MqttSettings = MqttSettings()
     api: ApiSettings = ApiSettings()
+    trunks: dict[str, TrunkSettings] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

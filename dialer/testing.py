@@ -123,9 +123,15 @@ class SimulatedPbx:
         """attempt id -> agent channel it was connected to."""
         self.hangups: list[str] = []
         self.talk_seconds = 0.0
+        self._talking: dict[str, float] = {}
         self.double_dials: list[str] = []
         """Phones dialled while a call to them was still up: must stay empty."""
         self._up: dict[str, str] = {}
+
+    def talk_until_now(self) -> float:
+        """Talk time of ended calls plus the part so far of calls still in progress."""
+        now = asyncio.get_running_loop().time()
+        return self.talk_seconds + sum(now - start for start in self._talking.values())
 
     def live(self) -> frozenset[str]:
         return frozenset(self._calls)
@@ -259,10 +265,12 @@ class SimulatedPbx:
                     emit(CallEnded(aid, 0.0, 16, "Normal Clearing"))
                     return
             talk = self._random.expovariate(1 / m.mean_talk)
+            loop = asyncio.get_running_loop()
+            self._talking[aid] = loop.time()
             with_hangup = asyncio.ensure_future(call.hung_up.wait())
-            done, _ = await asyncio.wait({with_hangup}, timeout=talk)
+            await asyncio.wait({with_hangup}, timeout=talk)
             with_hangup.cancel()
-            self.talk_seconds += talk if not done else 0.0
+            self.talk_seconds += loop.time() - self._talking.pop(aid)
             emit(CallEnded(aid, talk, 16, "Normal Clearing"))
         finally:
             self._calls.pop(aid, None)

@@ -36,12 +36,14 @@ async def rotate_token(user_id: int, svc: Svc, _: Manager) -> TokenOut:
 async def my_state(svc: Svc, me: Me) -> StateOut:
     state, reason = svc.interactions.state_of(me.id)
     ready = await svc.interactions.may_become_ready(me.id)
-    return StateOut(state=state.value, reason=reason, may_become_ready=ready)
+    return StateOut(state=state, reason=reason, may_become_ready=ready)
 
 
 @router.put("/agents/me/state", response_model=StateOut)
 async def set_my_state(body: StateIn, svc: Svc, me: Me) -> StateOut:
     """Ready / paused (with a reason) / logged out; ready waits for a forced registration."""
-    state = await svc.interactions.set_state(me, AgentState(body.state), body.reason)
+    state = await svc.interactions.set_state(
+        me, AgentState(body.state), body.reason, body.campaigns
+    )
     ready = await svc.interactions.may_become_ready(me.id)
-    return StateOut(state=state.value, reason=body.reason, may_become_ready=ready)
+    return StateOut(state=state, reason=body.reason, may_become_ready=ready)
