@@ -161,3 +161,14 @@ async def test_unknown_action_gets_an_error_response(pbx: PbxSimulator) -> None:
         reply = await client.send_action("NoSuchThing")
     assert reply.response == "Error"
     assert reply.get("Message").startswith("Invalid/unknown command: NoSuchThing.")
+
+
+async def test_originate_without_async_key_is_just_an_action(pbx: PbxSimulator) -> None:
+    """An Originate without 'Async' is sent and answered like any action (no KeyError)."""
+    async with make_client(pbx) as client:
+        reply = await client.send_action(
+            "Originate",
+            [("Channel", "PJSIP/+31200000004@trunk"), ("Context", "ringback"), ("Exten", "s")],
+        )
+        assert reply.response == "Success"
+        assert client.state.value == "connected"
