@@ -66,7 +66,7 @@ async def run(dispatches: int, folder: Path) -> list[float]:
         clock = SystemClock()
         engine = Engine(
             store=store,
-            bridge=bridge,  # type: ignore[arg-type]
+            bridge=bridge,
             roster=roster,
             clock=clock,
             config=EngineConfig(owner="bench"),

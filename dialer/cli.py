@@ -29,6 +29,7 @@ from campaigns.sqlstore import SqlStore
 from campaigns.store import StoreError
 from dialer import logs
 from dialer.app import open_store
+from dialer.demo import run_demo
 from dialer.service import serve
 from dialer.settings import Settings, load_settings
 
@@ -383,6 +384,46 @@ async def simulator_command(
     ) as pbx:
         err.print(f"PBX simulator: AMI on {host}:{pbx.port} (user {username}); Ctrl-C stops it")
         await pbx.serve_forever()
+
+
+@app.command("demo")
+@command
+async def demo_command(
+    ctx: typer.Context,
+    seconds: float = typer.Option(60, help="How long to run."),
+    contacts: int = typer.Option(300, help="Generated contacts in the demo campaign."),
+    agents: int = typer.Option(6, help="Simulated agents."),
+    seed: int = typer.Option(1, help="Random seed (outcomes, agents' choices)."),
+) -> None:
+    """Watch the whole cycle: simulator, dialer, agents wrapping up and booking callbacks.
+
+    Uses a fresh SQLite database in DATA_DIR/demo and the built-in PBX simulator.
+    """
+    settings: Settings = ctx.obj.settings
+    demo_settings = settings.model_copy(
+        update={
+            "data_dir": settings.data_dir / "demo",
+            "database_url": "",
+            "ami": settings.ami.model_copy(update={"simulate": True}),
+            "api": settings.api.model_copy(update={"port": 0}),
+            "mqtt": settings.mqtt.model_copy(update={"enabled": False}),
+        }
+    )
+    logs.configure("warning", settings.log_format)
+    tally = await run_demo(
+        demo_settings, seconds=seconds, contacts=contacts, agents=agents, seed=seed
+    )
+    async with open_store(demo_settings) as store:
+        campaign = await store.get_campaign("demo")
+        stats = await store.campaign_stats(campaign.id)
+    total = sum(stats.attempts_by_outcome.values())
+    out.print(
+        f"\n{total} calls placed, {sum(tally.offered.values())} put through to agents, "
+        f"{tally.registered} wrap-ups registered, {tally.machines_marked} machines marked, "
+        f"{tally.callbacks_booked} callbacks booked and {tally.callbacks_taken} delivered."
+    )
+    out.print(f"The demo database is {demo_settings.effective_database_url}; try:")
+    out.print(f"  RINGBACK_DATA_DIR={demo_settings.data_dir} ringback campaign show demo")
 
 
 def main() -> None:

@@ -34,12 +34,6 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-class DialerBridge(AmiBridge, Protocol):
-    async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
-        """Send an answered call (still in our dialplan) to the agent's phone."""
-        ...
-
-
 class EngineEvents(Protocol):
     """What the engine tells the rest of Ringback (agent API, MQTT). Must not block."""
 
@@ -152,7 +146,7 @@ class Engine:
         self,
         *,
         store: Store,
-        bridge: DialerBridge,
+        bridge: AmiBridge,
         roster: Roster,
         clock: Clock,
         config: EngineConfig,

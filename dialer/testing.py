@@ -102,7 +102,7 @@ class _SimCall:
 
 
 class SimulatedPbx:
-    """:class:`dialer.engine.DialerBridge` with calls from a :class:`CallModel`."""
+    """:class:`ami_bridge.AmiBridge` with calls from a :class:`CallModel`."""
 
     def __init__(
         self,
