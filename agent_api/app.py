@@ -13,7 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_api.hub import AgentHub
-from agent_api.routers import callbacks, campaigns, cases, events, interactions, users, wrapup
+from agent_api.routers import (
+    callbacks,
+    campaigns,
+    cases,
+    events,
+    interactions,
+    preview,
+    users,
+    wrapup,
+)
 from agent_api.schemas import Health
 from agent_api.services import Services
 from campaigns.agents import DomainError, Forbidden, Invalid, Unauthorized
@@ -57,7 +66,7 @@ def create_app(
     app.state.hub = hub
     app.state.sse_keepalive = sse_keepalive_seconds
     app.state.settings = settings
-    for module in (users, interactions, wrapup, callbacks, cases, campaigns, events):
+    for module in (users, interactions, wrapup, callbacks, cases, campaigns, events, preview):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["health"])

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from campaigns.cases import Case
+from campaigns.model import Contact
 from campaigns.wrapup import Callback, Interaction, Registration, WrapupTimer
 
 Clock = Callable[[], datetime]
@@ -67,6 +68,18 @@ class AgentFloor(Protocol):
     def pause(self, agent_id: int, reason: str | None) -> None: ...
 
     def log_out(self, agent_id: int) -> None: ...
+
+    async def preview_next(self, agent_id: int, campaign_id: int) -> Contact | None:
+        """Preview mode: hold the campaign's next due contact for the agent to read."""
+        ...
+
+    async def preview_dial(self, agent_id: int, contact_id: int) -> int:
+        """Call the previewed contact (the agent's phone first); returns the attempt id."""
+        ...
+
+    async def preview_skip(self, agent_id: int, contact_id: int) -> None:
+        """Put the previewed contact back in the queue, untouched."""
+        ...
 
 
 class Publisher(Protocol):

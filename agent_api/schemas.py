@@ -169,6 +169,10 @@ class ContactOut(Out):
     attributes: dict[str, str]
 
 
+class AttemptOut(Out):
+    attempt_id: int
+
+
 class CallbackIn(In):
     due_at: AwareDatetime
     comment: Text = ""

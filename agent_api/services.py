@@ -594,6 +594,7 @@ class Services:
     cases: Cases
     campaigns: Store
     clock: Clock
+    floor: AgentFloor | None = None
 
     @classmethod
     def build(
@@ -612,4 +613,5 @@ class Services:
             Cases(store, events, clock),
             campaigns,
             clock,
+            floor,
         )

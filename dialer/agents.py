@@ -41,6 +41,10 @@ class UnknownAgent(LookupError):
     """The agent is not logged in."""
 
 
+class AgentBusy(RuntimeError):
+    """The agent is on a call already."""
+
+
 Listener = Callable[[Seat | None, Seat | None], None]
 
 
@@ -136,6 +140,15 @@ class Roster:
             return None
         chosen = min(candidates, key=lambda s: (s.since, s.agent_id))
         return self._move(chosen.agent_id, AgentStatus.RESERVED, now)
+
+    def reserve(self, agent_id: int, now: datetime) -> Seat:
+        """Reserve this agent for a call they start themselves (preview)."""
+        seat = self._seats.get(agent_id)
+        if seat is None:
+            raise UnknownAgent(agent_id)
+        if seat.status in (AgentStatus.ON_CALL, AgentStatus.RESERVED):
+            raise AgentBusy(agent_id)
+        return self._move(agent_id, AgentStatus.RESERVED, now)
 
     def release(self, agent_id: int, now: datetime) -> None:
         """A reserved agent whose call did not come: free again."""

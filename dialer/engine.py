@@ -25,7 +25,7 @@ from campaigns.retry import Decision, decide, is_open, next_open
 from campaigns.spec import Campaign
 from campaigns.store import Conflict, Store
 from campaigns.wrapup import Callback
-from dialer.agents import AgentStatus, Roster, Seat
+from dialer.agents import AgentBusy, AgentStatus, Roster, Seat, UnknownAgent
 from dialer.callbacks import Route, route
 from dialer.clock import Clock, seconds_until
 from dialer.pacing import CampaignStats, Floor, calls_to_place
@@ -706,14 +706,14 @@ class Engine:
 
     async def preview_dial(self, agent_id: int, contact: Contact) -> int:
         """The agent starts the call: their phone rings first, then the contact's."""
-        seat = self._roster.get(agent_id)
         campaign = self._campaigns.get(contact.campaign_id) or await self._store.get_campaign(
             contact.campaign_id
         )
-        if seat is None:
-            raise Conflict(f"agent {agent_id} is not logged in")
         now = self._clock.now()
-        self._roster.take_free(contact.campaign_id, now, prefer=agent_id, held_ok=True)
+        try:
+            seat = self._roster.reserve(agent_id, now)
+        except (UnknownAgent, AgentBusy) as exc:
+            raise Conflict(f"agent {agent_id} cannot start a call now") from exc
         attempt = await self._store.start_attempt(
             contact, self._config.owner, now, now + self._config.lease
         )

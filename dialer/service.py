@@ -27,6 +27,7 @@ from agent_api.notifier import Notifier, Topics
 from agent_api.services import Services
 from ami_bridge import AsteriskAmiBridge
 from ami_bridge.simulator import PbxSimulator
+from campaigns.agents import Unknown
 from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign
@@ -68,12 +69,17 @@ class Spawner:
 
 
 class RosterFloor:
-    """The agent API's :class:`agent_api.ports.AgentFloor` over the engine's roster."""
+    """The agent API's :class:`agent_api.ports.AgentFloor` over the engine and its roster."""
 
-    def __init__(self, roster: Roster, clock: Clock, running: Callable[[], list[int]]) -> None:
+    def __init__(self, roster: Roster, clock: Clock, engine: Callable[[], Engine]) -> None:
         self._roster = roster
         self._clock = clock
-        self._running = running
+        self._engine = engine
+        # One held contact per agent at most: bounded by the logged-in agents.
+        self._previewing: dict[int, Contact] = {}
+
+    def _running(self) -> list[int]:
+        return self._engine().running_campaigns()
 
     def state_of(self, agent_id: int) -> tuple[str, str | None]:
         seat = self._roster.get(agent_id)
@@ -95,6 +101,32 @@ class RosterFloor:
 
     def log_out(self, agent_id: int) -> None:
         self._roster.logout(agent_id)
+
+    async def preview_next(self, agent_id: int, campaign_id: int) -> Contact | None:
+        held = self._previewing.pop(agent_id, None)
+        if held is not None:
+            await self._engine().preview_skip(held)
+        contact = await self._engine().preview_next(agent_id, campaign_id)
+        if contact is not None:
+            self._previewing[agent_id] = contact
+        return contact
+
+    def _held(self, agent_id: int, contact_id: int) -> Contact:
+        held = self._previewing.get(agent_id)
+        if held is None or held.id != contact_id:
+            raise Unknown(f"contact {contact_id} is not being previewed by you")
+        return held
+
+    async def preview_dial(self, agent_id: int, contact_id: int) -> int:
+        contact = self._held(agent_id, contact_id)
+        attempt_id = await self._engine().preview_dial(agent_id, contact)
+        self._previewing.pop(agent_id, None)
+        return attempt_id
+
+    async def preview_skip(self, agent_id: int, contact_id: int) -> None:
+        contact = self._held(agent_id, contact_id)
+        self._previewing.pop(agent_id, None)
+        await self._engine().preview_skip(contact)
 
 
 class ServiceEvents:
@@ -258,7 +290,7 @@ async def serve(
         notifier = Notifier(hub, publisher, Topics(settings.mqtt.topic_prefix))
         roster = Roster()
         engine_ref: list[Engine] = []
-        floor = RosterFloor(roster, clock, lambda: engine_ref[0].running_campaigns())
+        floor = RosterFloor(roster, clock, lambda: engine_ref[0])
         services = Services.build(agent_store, store, notifier, clock.now, floor=floor)
         spawner = Spawner()
         stack.push_async_callback(spawner.close)

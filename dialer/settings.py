@@ -59,7 +59,7 @@ class TrunkSettings(_Section):
 
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535, description="0: any free port")
 
 
 class Settings(BaseSettings):

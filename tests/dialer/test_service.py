@@ -1,0 +1,169 @@
+"""``ringback serve`` end to end: simulator over TCP, engine, agent API over HTTP and SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ami_bridge.simulator import Behaviour
+from campaigns.agents import Role
+from campaigns.importer import ContactRow
+from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.spec import CampaignSpec
+from dialer.app import open_store
+from dialer.service import Running, serve
+from dialer.settings import load_settings
+
+ALWAYS = {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]}
+
+
+async def events(client: httpx.AsyncClient) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async with client.stream("GET", "/agents/me/events", timeout=None) as reply:
+        name = ""
+        async for line in reply.aiter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                yield name, json.loads(line[6:])
+
+
+async def next_event(
+    stream: AsyncIterator[tuple[str, dict[str, Any]]], wanted: str
+) -> dict[str, Any]:
+    async for name, data in stream:
+        if name == wanted:
+            return data
+    raise AssertionError(f"stream ended before {wanted}")
+
+
+def run_service(tmp_path: Path, scenario: Any) -> None:
+    settings = load_settings(
+        data_dir=tmp_path,
+        database_url="",
+        api={"port": 0},
+        ami={"simulate": True},
+        instance_id="test",
+    )
+
+    async def prepare() -> None:
+        now = datetime.now(UTC)
+        async with open_store(settings) as store:
+            for name, mode, phones in (
+                ("outbound", "progressive", ["+4741000001"]),
+                ("look-first", "preview", ["+4741000002"]),
+            ):
+                spec = CampaignSpec.parse(
+                    {"name": name, "dialing": {"mode": mode}, "hours": ALWAYS}
+                )
+                campaign = await store.create_campaign(spec, now)
+                rows = [ContactRow(2, p, "Europe/Oslo", {"name": "Kari"}) for p in phones]
+                await store.add_contacts(campaign.id, rows, now)
+                await store.set_campaign_state(campaign.id, CampaignState.RUNNING, now)
+
+    async def main() -> None:
+        await prepare()
+        failure: list[BaseException] = []
+
+        async def drive(running: Running) -> None:
+            try:
+                async with asyncio.timeout(60):
+                    await scenario(running)
+            except BaseException as exc:  # reported after the service stopped
+                failure.append(exc)
+            finally:
+                running.server.should_exit = True
+
+        await serve(
+            settings,
+            simulator_options={
+                "rules": [(r".", Behaviour.HUMAN)],
+                "time_scale": 0.02,
+                "talk_seconds": 20,
+            },
+            on_started=drive,
+        )
+        if failure:
+            raise failure[0]
+
+    asyncio.run(main())
+
+
+def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -> None:
+    """A progressive call reaches the agent, is registered; a preview call is started by hand."""
+
+    async def scenario(running: Running) -> None:
+        _, token = await running.services.users.create_user(
+            "ann", Role.AGENT, "Ann", "PJSIP/agent-ann"
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=running.url, headers=headers) as client:
+            health = (await client.get("/health")).json()
+            assert health["status"] == "ok"
+            stream = events(client)
+            first = asyncio.ensure_future(next_event(stream, "call_offered"))
+            await asyncio.sleep(0.2)  # the stream is open before the agent is ready
+            reply = await client.put("/agents/me/state", json={"state": "ready", "campaigns": [1]})
+            assert reply.json()["state"] == "ready"
+            offered = await first
+            assert offered["phone"] == "+4741000001"
+            assert offered["contact"] == {"name": "Kari"}
+            ended = await next_event(stream, "wrapup_countdown")
+            assert ended["interaction_id"] == offered["interaction_id"]
+            assert (await client.get("/agents/me/state")).json()["state"] == "wrapup"
+            reply = await client.post(
+                f"/interactions/{offered['interaction_id']}/registration",
+                json={"comment": "wants the offer"},
+            )
+            assert reply.status_code in (200, 201), reply.text
+
+            # Preview: the agent reads the contact, then calls it.
+            await client.put("/agents/me/state", json={"state": "paused", "campaigns": [1, 2]})
+            wrong = await client.post("/agents/me/preview", params={"campaign_id": 1})
+            assert wrong.status_code == 409
+            shown = await client.post("/agents/me/preview", params={"campaign_id": 2})
+            assert shown.json()["phone"] == "+4741000002"
+            await client.put("/agents/me/state", json={"state": "ready"})
+            attempt = await client.post(f"/agents/me/preview/{shown.json()['id']}/dial")
+            assert attempt.status_code == 200, attempt.text
+            second = await next_event(stream, "call_offered")
+            assert second["phone"] == "+4741000002"
+            await next_event(stream, "wrapup_countdown")
+            empty = await client.post("/agents/me/preview", params={"campaign_id": 2})
+            assert empty.status_code == 204
+            await stream.aclose()  # type: ignore[attr-defined]
+
+        await running.engine.until_quiet()
+        outbound = await running.store.campaign_stats(1)
+        preview = await running.store.campaign_stats(2)
+        assert outbound.contacts_by_state == {ContactState.COMPLETED: 1}
+        assert outbound.attempts_by_outcome == {Outcome.ANSWERED: 1}
+        assert preview.attempts_by_outcome == {Outcome.ANSWERED: 1}
+
+    run_service(tmp_path, scenario)
+
+
+def test_wrong_ami_secret_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    """A service pointed at an AMI server with another secret stops at once, saying why."""
+    from ami_bridge import AmiAuthError
+    from ami_bridge.simulator import PbxSimulator
+
+    async def main() -> None:
+        async with PbxSimulator(secret="right", login_failure_delay=0.01) as pbx:
+            settings = load_settings(
+                data_dir=tmp_path,
+                database_url="",
+                api={"port": 0},
+                ami={"simulate": False, "port": pbx.port, "secret": "wrong"},
+            )
+            with pytest.raises(AmiAuthError):
+                async with asyncio.timeout(20):
+                    await serve(settings)
+
+    asyncio.run(main())
