@@ -72,7 +72,11 @@ def test_unanswered_contacts_are_retried_by_the_rules(tmp_path: Path) -> None:
 
 def test_answer_with_no_free_agent_is_abandoned_and_requeued_first(tmp_path: Path) -> None:
     """Predictive dialing with one agent drops surplus answers after 2 s, then redials them."""
-    spec = {"dialing": {"mode": "predictive"}, "retry": {"delays_minutes": {"abandoned": 1}}}
+    # A permissive cap makes the pacer over-dial: the mechanics of abandoning are under test.
+    spec = {
+        "dialing": {"mode": "predictive", "abandon_rate_cap": 0.5},
+        "retry": {"delays_minutes": {"abandoned": 1}},
+    }
 
     async def main(loop: VirtualTimeLoop) -> None:
         floor = await make_floor(loop, tmp_path, contacts=30, spec=spec, model=ALL_HUMAN)
@@ -82,7 +86,7 @@ def test_answer_with_no_free_agent_is_abandoned_and_requeued_first(tmp_path: Pat
         await floor.stop()
         stats = await floor.raw.campaign_stats(floor.campaign_id)
         abandoned = stats.attempts_by_outcome.get(Outcome.ABANDONED, 0)
-        assert abandoned >= 1, "the pacer over-dials when every call is answered"
+        assert abandoned >= 1, "surplus answers are abandoned"
         assert floor.pbx.hangups, "abandoned calls are hung up"
         engine_stats = floor.engine.stats(floor.campaign_id)
         assert engine_stats.abandoned == abandoned

@@ -88,4 +88,4 @@ def test_abandon_ratio_matches_brute_force(qs: list[float], agents: float) -> No
             for k in range(len(pmf) + 1)
         ]
     excess = sum(max(0.0, k - agents) * pk for k, pk in enumerate(pmf))
-    assert abs(answers.abandon_ratio() * answers.mean - excess) < 1e-9
+    assert abs(answers.excess() - excess) < 1e-9
