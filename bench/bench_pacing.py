@@ -16,22 +16,22 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from campaigns.importer import ContactRow  # noqa: E402
-from campaigns.migrate import upgrade  # noqa: E402
-from campaigns.model import CampaignState, Outcome  # noqa: E402
-from campaigns.spec import CampaignSpec  # noqa: E402
-from campaigns.sqlstore import SqlStore, make_engine  # noqa: E402
-from dialer.agents import Roster  # noqa: E402
-from dialer.clock import LoopClock  # noqa: E402
-from dialer.engine import Engine, EngineConfig  # noqa: E402
-from dialer.testing import (  # noqa: E402
+from campaigns.importer import ContactRow
+from campaigns.migrate import upgrade
+from campaigns.model import CampaignState, Outcome
+from campaigns.spec import CampaignSpec
+from campaigns.sqlstore import SqlStore, make_engine
+from dialer.agents import Roster
+from dialer.clock import LoopClock
+from dialer.engine import Engine, EngineConfig
+from dialer.testing import (
     CallModel,
     CountingStore,
     SimulatedAgents,
@@ -96,7 +96,7 @@ async def simulate(
         roster.ready(agent_id, clock.now())
     task = asyncio.get_running_loop().create_task(engine.run())
     await asyncio.sleep(hours * 3600)
-    talk = pbx.talk_seconds
+    talk = pbx.talk_until_now()
     calls = len(pbx.originates)
     for agent_id in range(1, agents + 1):
         roster.logout(agent_id)
