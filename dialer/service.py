@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from dialer.agents import AgentStatus, Roster, Seat
 from dialer.app import open_store
 from dialer.clock import Clock, SystemClock, seconds_until
 from dialer.engine import Engine, EngineConfig, TrunkLimit
+from dialer.pacing import CampaignStats
 from dialer.settings import Settings
 
 log = structlog.get_logger()
@@ -132,11 +134,20 @@ class RosterFloor:
 class ServiceEvents:
     """The engine's events, turned into the agent side's interactions and notifications."""
 
-    def __init__(self, services: Services, notifier: Notifier, spawner: Spawner) -> None:
+    def __init__(
+        self,
+        services: Services,
+        notifier: Notifier,
+        spawner: Spawner,
+        stats: Callable[[int], CampaignStats],
+    ) -> None:
         self._services = services
         self._notifier = notifier
         self._spawner = spawner
+        self._stats = stats
         self._started: dict[int, asyncio.Task[Any]] = {}
+        # Per campaign, bounded by the campaigns: outcomes since this service started.
+        self._outcomes: dict[int, Counter[str]] = {}
         self.wrapup_changed = asyncio.Event()
 
     def call_connected(
@@ -172,7 +183,21 @@ class ServiceEvents:
     def attempt_settled(
         self, attempt_id: int, contact: Contact, outcome: Outcome, decision: Decision
     ) -> None:
-        self._notifier.call_outcome(attempt_id, contact.campaign_id, contact.id, outcome.value)
+        campaign_id = contact.campaign_id
+        self._notifier.call_outcome(attempt_id, campaign_id, contact.id, outcome.value)
+        counts = self._outcomes.setdefault(campaign_id, Counter())
+        counts[outcome.value] += 1
+        stats = self._stats(campaign_id)
+        self._notifier.campaign_progress(
+            campaign_id,
+            {
+                "outcomes": dict(counts),
+                "answered": stats.answered,
+                "abandoned": stats.abandoned,
+                "abandon_rate": round(stats.abandon_rate, 4),
+                "answer_rate": round(stats.answer_rate, 4),
+            },
+        )
 
     def callback_due(self, callback: Callback) -> None:
         self._spawner.spawn(
@@ -294,7 +319,7 @@ async def serve(
         services = Services.build(agent_store, store, notifier, clock.now, floor=floor)
         spawner = Spawner()
         stack.push_async_callback(spawner.close)
-        events = ServiceEvents(services, notifier, spawner)
+        events = ServiceEvents(services, notifier, spawner, lambda c: engine_ref[0].stats(c))
 
         def announce(before: Seat | None, after: Seat | None) -> None:
             seat = after or before

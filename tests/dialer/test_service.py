@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
 
@@ -43,12 +45,13 @@ async def next_event(
     raise AssertionError(f"stream ended before {wanted}")
 
 
-def run_service(tmp_path: Path, scenario: Any) -> None:
+def run_service(tmp_path: Path, scenario: Any, prefix: str = "unused") -> None:
     settings = load_settings(
         data_dir=tmp_path,
         database_url="",
         api={"port": 0},
         ami={"simulate": True},
+        mqtt={"enabled": True, "topic_prefix": prefix},
         instance_id="test",
     )
 
@@ -95,10 +98,29 @@ def run_service(tmp_path: Path, scenario: Any) -> None:
     asyncio.run(main())
 
 
+async def collect(
+    prefix: str, seen: list[tuple[str, dict[str, Any]]], ready: asyncio.Event
+) -> None:
+    async with aiomqtt.Client("127.0.0.1", 1883) as client:
+        await client.subscribe(f"{prefix}/#", qos=1)
+        ready.set()
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            seen.append((str(message.topic), json.loads(message.payload)))
+
+
 def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -> None:
-    """A progressive call reaches the agent, is registered; a preview call is started by hand."""
+    """A progressive call reaches the agent, is registered; a preview call is started by hand.
+
+    Outcomes, campaign progress and agent states go to the real MQTT broker.
+    """
+    prefix = f"rbtest-{uuid.uuid4().hex[:8]}"
+    seen: list[tuple[str, dict[str, Any]]] = []
 
     async def scenario(running: Running) -> None:
+        subscribed = asyncio.Event()
+        listener = asyncio.create_task(collect(prefix, seen, subscribed))
+        await subscribed.wait()
         _, token = await running.services.users.create_user(
             "ann", Role.AGENT, "Ann", "PJSIP/agent-ann"
         )
@@ -145,8 +167,18 @@ def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -
         assert outbound.contacts_by_state == {ContactState.COMPLETED: 1}
         assert outbound.attempts_by_outcome == {Outcome.ANSWERED: 1}
         assert preview.attempts_by_outcome == {Outcome.ANSWERED: 1}
+        await asyncio.sleep(0.5)  # the publisher drains its buffer in the background
+        listener.cancel()
+        topics = {topic for topic, _ in seen}
+        assert f"{prefix}/campaigns/1/progress" in topics
+        assert f"{prefix}/agents/1/state" in topics
+        outcomes = [data for topic, data in seen if topic.endswith("/outcome")]
+        assert {(o["campaign_id"], o["outcome"]) for o in outcomes} == {
+            (1, "answered"),
+            (2, "answered"),
+        }
 
-    run_service(tmp_path, scenario)
+    run_service(tmp_path, scenario, prefix)
 
 
 def test_wrong_ami_secret_is_a_clear_start_up_error(tmp_path: Path) -> None:
