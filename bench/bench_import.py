@@ -20,6 +20,7 @@ together (worker processes included), sampled every 50 ms, plus the main process
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -27,17 +28,32 @@ import random
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
+import sqlalchemy as sa
 
 from campaigns.importer import ImportOptions, inspect_file, iter_batches
+from campaigns.loading import load_contacts
+from campaigns.migrate import upgrade
+from campaigns.spec import CampaignSpec
+from campaigns.sqlstore import SqlStore, make_engine
 
 OUT = Path(__file__).resolve().parent / "out"
 REGION = "NO"
+PG_URL = os.environ.get(
+    "RINGBACK_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+BACKENDS = ("sqlite", "postgresql")
+TARGET_RATIO = 0.8
+MEMORY_TARGET = 400_000_000
 
 
 def generate(path: Path, rows: int, seed: int = 20260523) -> None:
@@ -206,14 +222,64 @@ def measure_pipeline(path: Path, workers: int) -> dict[str, Any]:
 
 
 async def import_into(store_url: str, csv_path: Path, workers: int) -> dict[str, Any]:
-    """TODO(store): import ``csv_path`` into a fresh campaign at ``store_url``, end to end.
+    """Import ``csv_path`` into a fresh campaign at ``store_url``, as the CLI does.
 
-    To return the same keys as :func:`measure_pipeline` (rows, refusals, seconds,
-    peak_tree_bytes, main_maxrss_bytes), measured around the whole import including the
-    database writes (``campaigns.loading.load_contacts`` over a migrated store), so that
-    ``main()`` can print it next to the parse pipeline.
+    ``load_contacts`` over a migrated store, timed as a whole: the check pass, parsing
+    and the database writes. On PostgreSQL ``store_url`` is the server; the import runs in
+    a throw-away schema, dropped afterwards.
     """
-    raise NotImplementedError("database import: to be added with the store")
+    schema = None
+    connect_args: dict[str, Any] = {}
+    if store_url.startswith("postgresql"):
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        await _admin(store_url, f"CREATE SCHEMA {schema}")
+        connect_args = {"server_settings": {"search_path": schema}}
+    engine = make_engine(store_url, connect_args=connect_args) if connect_args else None
+    engine = engine or make_engine(store_url)
+    try:
+        await upgrade(engine)
+        store = SqlStore(engine)
+        spec = CampaignSpec(name=f"bench-{uuid.uuid4().hex[:8]}", default_region=REGION)
+        campaign = await store.create_campaign(spec, NOW)
+        options = ImportOptions(
+            region=spec.default_region, default_timezone=spec.timezone, workers=workers
+        )
+        with PeakRss() as peak:
+            start = time.perf_counter()
+            summary = await load_contacts(store, campaign.id, csv_path, options, NOW)
+            elapsed = time.perf_counter() - start
+        stored = (await store.campaign_stats(campaign.id)).contacts_by_state
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            await _admin(store_url, f"DROP SCHEMA {schema} CASCADE")
+    return {
+        "rows": summary.imported + summary.merged,
+        "imported": summary.imported,
+        "merged": summary.merged,
+        "stored": sum(stored.values()),
+        "refusals": summary.refused_total,
+        "seconds": elapsed,
+        "peak_tree_bytes": peak.peak,
+        "main_maxrss_bytes": _own_maxrss(),
+    }
+
+
+async def _admin(url: str, statement: str) -> None:
+    admin = make_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(statement))
+    finally:
+        await admin.dispose()
+
+
+def measure_import(backend: str, csv_path: Path, workers: int) -> dict[str, Any]:
+    if backend == "postgresql":
+        return asyncio.run(import_into(PG_URL, csv_path, workers))
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        return asyncio.run(import_into(url, csv_path, workers))
 
 
 def _run_child(args: list[str]) -> dict[str, Any]:
@@ -231,9 +297,22 @@ def _mb(n: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--workers", default="0,2", help="comma-separated worker counts")
+    parser.add_argument(
+        "--workers", default="0,2", help="comma-separated worker counts for the parse pipeline"
+    )
+    parser.add_argument(
+        "--import-workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes for the database import (the CLI's default)",
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite, postgresql"
+    )
     parser.add_argument("--regenerate", action="store_true")
-    parser.add_argument("--child", choices=["ceiling", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["ceiling", "pipeline", *BACKENDS], help=argparse.SUPPRESS
+    )
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -243,6 +322,9 @@ def main() -> None:
     if args.child == "pipeline":
         print(json.dumps(measure_pipeline(args.csv, int(args.workers))))
         return
+    if args.child in BACKENDS:
+        print(json.dumps(measure_import(args.child, args.csv, int(args.workers))))
+        return
 
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"contacts-{args.rows}.csv"
@@ -251,15 +333,16 @@ def main() -> None:
         generate(path, args.rows)
         print(f"generated {path} in {time.perf_counter() - start:.1f} s")
     size = path.stat().st_size
-    print(f"file: {args.rows:,} rows, {_mb(size)}; cores: {os.cpu_count()}")
+    print(f"file: {args.rows:,} rows, {_mb(size)}; cores: {os.cpu_count()}", flush=True)
 
     ceiling = _run_child(["--child", "ceiling", "--csv", str(path)])
     ceiling_rate = ceiling["rows"] / ceiling["seconds"]
     print(
         f"ceiling  phonenumbers parse+is_valid: {ceiling_rate:>9,.0f} rows/s "
-        f"({ceiling['valid']:,} valid, {ceiling['seconds']:.1f} s)"
+        f"({ceiling['valid']:,} valid, {ceiling['seconds']:.1f} s)",
+        flush=True,
     )
-    for workers in (int(w) for w in args.workers.split(",")):
+    for workers in (int(w) for w in args.workers.split(",") if w):
         result = _run_child(["--child", "pipeline", "--csv", str(path), "--workers", str(workers)])
         total = result["rows"] + result["refusals"]
         rate = total / result["seconds"]
@@ -269,7 +352,26 @@ def main() -> None:
             f"{result['refusals']:,} refused, {result['seconds']:.1f} s "
             f"(check pass {result['check_seconds']:.2f} s); "
             f"peak RSS {_mb(result['peak_tree_bytes'])} with workers, "
-            f"main {_mb(result['main_maxrss_bytes'])}"
+            f"main {_mb(result['main_maxrss_bytes'])}",
+            flush=True,
+        )
+    for backend in (b for b in args.backends.split(",") if b):
+        if backend not in BACKENDS:
+            parser.error(f"unknown backend {backend!r}")
+        result = _run_child(
+            ["--child", backend, "--csv", str(path), "--workers", str(args.import_workers)]
+        )
+        total = result["rows"] + result["refusals"]
+        rate = total / result["seconds"]
+        print(
+            f"import   {backend:10} workers={args.import_workers}:  {rate:>9,.0f} rows/s "
+            f"= {rate / ceiling_rate:.2f} x ceiling (target {TARGET_RATIO}); "
+            f"{result['imported']:,} imported, {result['merged']:,} merged, "
+            f"{result['refusals']:,} refused, {result['stored']:,} stored, "
+            f"{result['seconds']:.1f} s end to end; "
+            f"peak RSS {_mb(result['peak_tree_bytes'])} (target < {_mb(MEMORY_TARGET)}), "
+            f"main {_mb(result['main_maxrss_bytes'])}",
+            flush=True,
         )
 
 

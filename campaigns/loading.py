@@ -2,6 +2,12 @@
 
 Shared by the CLI and the HTTP API. Parsing runs in a thread (and, with workers, in
 processes) while the event loop writes the previous batch.
+
+The importer's batches are joined to at least :data:`WRITE_ROWS` rows per transaction:
+each transaction rewrites every index page it touches, and phone numbers land all over
+the (campaign, phone) index, so once that index outgrows SQLite's page cache a small
+transaction costs nearly a page per row. Measured at 1M rows on SQLite: one importer
+batch per transaction 8.5k rows/s, two 18k, five 15k (the cache spills mid-transaction).
 """
 
 from __future__ import annotations
@@ -10,16 +16,19 @@ import asyncio
 import csv
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from campaigns.importer import Batch, ImportOptions, inspect_file, read_batches
 from campaigns.store import Store
 
 DNC_REASON = "on the do-not-call list"
+WRITE_ROWS: Final = 8_000
+"""Rows written per transaction (at least; whole importer batches are joined)."""
 
 
 @dataclass(slots=True)
@@ -50,6 +59,7 @@ async def load_contacts(
     *,
     errors_path: Path | None = None,
     on_progress: Progress | None = None,
+    write_rows: int = WRITE_ROWS,
 ) -> LoadSummary:
     """Import ``path`` into the campaign; raises ``ImportFileError`` before writing anything.
 
@@ -64,13 +74,14 @@ async def load_contacts(
 
     stop = threading.Event()
 
-    def produce(source: Iterator[Batch]) -> None:
+    def produce(source: Generator[Batch, None, None]) -> None:
         try:
-            for batch in source:
+            for batch in _joined(source, write_rows):
                 if stop.is_set():
                     break
                 asyncio.run_coroutine_threadsafe(ahead.put(batch), loop).result()
         finally:
+            source.close()  # stops the importer's worker processes now, not at collection
             asyncio.run_coroutine_threadsafe(ahead.put(_DONE), loop).result()
 
     with ExitStack() as stack:
@@ -108,3 +119,29 @@ async def load_contacts(
     if summary.refused[DNC_REASON] == 0:
         del summary.refused[DNC_REASON]
     return summary
+
+
+def _joined(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
+    """Consecutive batches joined until they hold at least ``rows`` rows."""
+    pending: list[Batch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += len(batch.rows)
+        if count >= rows:
+            yield _join(pending)
+            pending, count = [], 0
+    if pending:
+        yield _join(pending)
+
+
+def _join(batches: list[Batch]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    last = batches[-1]
+    return Batch(
+        [row for batch in batches for row in batch.rows],
+        [refusal for batch in batches for refusal in batch.refusals],
+        last.lines_read,
+        last.bytes_read,
+    )

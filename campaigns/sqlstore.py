@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from campaigns import bulk
 from campaigns import tables as t
 from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
@@ -207,77 +208,9 @@ class SqlStore:
     async def add_contacts(
         self, campaign_id: int, rows: Sequence[ContactRow], now: datetime
     ) -> AddResult:
-        merged_in_batch = 0
-        unique: dict[str, ContactRow] = {}
-        lines_by_phone: dict[str, list[int]] = {}
-        for row in rows:
-            lines_by_phone.setdefault(row.phone, []).append(row.line)
-            first = unique.get(row.phone)
-            if first is None:
-                unique[row.phone] = row
-            else:
-                merged_in_batch += 1
-                unique[row.phone] = ContactRow(
-                    first.line, first.phone, first.timezone, {**first.attributes, **row.attributes}
-                )
-        if not unique:
+        if not rows:
             return AddResult()
-        phones = list(unique)
-        c = t.contacts.c
-
-        async def work(conn: AsyncConnection) -> AddResult:
-            refused = set(
-                (await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone.in_(phones))))
-                .scalars()
-                .all()
-            )
-            existing = {
-                phone: (contact_id, attributes)
-                for contact_id, phone, attributes in await conn.execute(
-                    sa.select(c.id, c.phone, c.attributes).where(
-                        c.campaign_id == campaign_id, c.phone.in_(phones)
-                    )
-                )
-            }
-            new = [
-                {
-                    "campaign_id": campaign_id,
-                    "phone": row.phone,
-                    "timezone": row.timezone,
-                    "state": ContactState.PENDING.value,
-                    "due_at": now,
-                    "attributes": row.attributes,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for phone, row in unique.items()
-                if phone not in refused and phone not in existing
-            ]
-            changed = [
-                {
-                    "b_id": existing[phone][0],
-                    "b_attributes": {**existing[phone][1], **row.attributes},
-                }
-                for phone, row in unique.items()
-                if phone not in refused
-                and phone in existing
-                and row.attributes.items() - existing[phone][1].items()
-            ]
-            if new:
-                await conn.execute(sa.insert(t.contacts), new)
-            if changed:
-                await conn.execute(
-                    sa.update(t.contacts)
-                    .where(c.id == sa.bindparam("b_id"))
-                    .values(attributes=sa.bindparam("b_attributes"), updated_at=now),
-                    changed,
-                )
-            dnc_lines = sorted(line for phone in refused for line in lines_by_phone[phone])
-            merged = merged_in_batch - sum(len(lines_by_phone[p]) - 1 for p in refused)
-            merged += sum(1 for phone in existing if phone not in refused)
-            return AddResult(len(new), merged, tuple(dnc_lines))
-
-        return await self._tx(work)
+        return await self._tx(lambda conn: bulk.add_contacts(conn, campaign_id, rows, now))
 
     async def get_contact(self, contact_id: int) -> Contact:
         async with self._engine.connect() as conn:
