@@ -81,6 +81,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._claim = _claim_statement(self._postgres)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -224,46 +225,18 @@ class SqlStore:
     async def claim_due(
         self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime
     ) -> list[Contact]:
-        c = t.contacts.c
-        running = sa.exists().where(
-            t.campaigns.c.id == campaign_id, t.campaigns.c.state == CampaignState.RUNNING.value
-        )
-
-        def claim(queue: str, n: int) -> sa.UpdateBase:
-            # ``queue`` repeats the predicate of a partial index (see tables.py): the urgent
-            # queue (abandoned calls, few) first, then the ordinary one, in due order.
-            picked = (
-                sa.select(c.id)
-                .where(
-                    c.campaign_id == campaign_id,
-                    sa.text(queue),
-                    c.due_at <= now,
-                    running,
-                )
-                .order_by(c.priority.desc(), c.due_at, c.id)
-                .limit(n)
-            )
-            if self._postgres:
-                picked = picked.with_for_update(skip_locked=True)
-            return (
-                sa.update(t.contacts)
-                .where(c.id.in_(picked.scalar_subquery()))
-                .values(
-                    state=ContactState.DIALING.value,
-                    due_at=None,
-                    lease_owner=owner,
-                    lease_expires_at=lease_until,
-                    updated_at=now,
-                )
-                .returning(*t.contacts.c)
-            )
+        values = {
+            "b_campaign_id": campaign_id,
+            "b_n": limit,
+            "b_now": now,
+            "b_owner": owner,
+            "b_lease_until": lease_until,
+            "b_dialing": ContactState.DIALING.value,
+            "b_running": CampaignState.RUNNING.value,
+        }
 
         async def work(conn: AsyncConnection) -> list[Contact]:
-            claimed = [_contact(row) for row in await conn.execute(claim(_URGENT, limit))]
-            if len(claimed) < limit:
-                rest = await conn.execute(claim(_ORDINARY, limit - len(claimed)))
-                claimed.extend(_contact(row) for row in rest)
-            return claimed
+            return [_contact(row) for row in await conn.execute(self._claim, values)]
 
         claimed = await self._tx(work)
         # RETURNING keeps no order; hand them out in queue order.
@@ -610,6 +583,57 @@ class SqlStore:
         async with self._engine.connect() as conn:
             found = await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone == phone))
             return found.first() is not None
+
+
+def _claim_statement(postgres: bool) -> sa.Update:
+    """The claim, built once: bind ``b_campaign_id``, ``b_n``, ``b_now``, ``b_owner``, ``b_lease_until``.
+
+    The urgent queue (abandoned calls, few) comes before the ordinary one, in one statement.
+    Each queue predicate repeats a partial index's (see tables.py), so each is one range
+    scan reading at most ``n`` rows; a single ORDER BY priority, due_at over the whole
+    queue would sort every due contact.
+    """
+    c = t.contacts.c
+    running = sa.exists().where(
+        t.campaigns.c.id == sa.bindparam("b_campaign_id"),
+        t.campaigns.c.state == sa.bindparam("b_running"),
+    )
+    n = sa.bindparam("b_n", type_=sa.Integer)
+
+    def queue(predicate: str) -> sa.Subquery:
+        picked = (
+            sa.select(c.id, c.priority, c.due_at)
+            .where(
+                c.campaign_id == sa.bindparam("b_campaign_id"),
+                sa.text(predicate),
+                c.due_at <= sa.bindparam("b_now"),
+                running,
+            )
+            .order_by(c.priority.desc(), c.due_at, c.id)
+            .limit(n)
+        )
+        if postgres:
+            picked = picked.with_for_update(skip_locked=True)
+        return picked.subquery()
+
+    urgent, ordinary = queue(_URGENT), queue(_ORDINARY)
+    both = sa.union_all(
+        sa.select(urgent.c.id, urgent.c.priority, urgent.c.due_at),
+        sa.select(ordinary.c.id, ordinary.c.priority, ordinary.c.due_at),
+    ).subquery()
+    chosen = sa.select(both.c.id).order_by(both.c.priority.desc(), both.c.due_at, both.c.id)
+    return (
+        sa.update(t.contacts)
+        .where(c.id.in_(chosen.limit(n).scalar_subquery()))
+        .values(
+            state=sa.bindparam("b_dialing"),
+            due_at=None,
+            lease_owner=sa.bindparam("b_owner"),
+            lease_expires_at=sa.bindparam("b_lease_until"),
+            updated_at=sa.bindparam("b_now"),
+        )
+        .returning(*t.contacts.c)
+    )
 
 
 async def _insert_campaign(conn: AsyncConnection, spec: CampaignSpec, now: datetime) -> Campaign:
