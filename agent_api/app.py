@@ -3,6 +3,7 @@ nothing here is a module-level singleton."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -26,6 +27,7 @@ from agent_api.routers import (
 from agent_api.schemas import Health
 from agent_api.services import Services
 from campaigns.agents import DomainError, Forbidden, Invalid, Unauthorized
+from campaigns.importer import DEFAULT_MAX_BYTES, ImportFileError
 from campaigns.spec import SpecError
 from campaigns.store import Conflict, NotFound, StoreError
 from dialer.settings import ApiSettings
@@ -42,6 +44,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (Invalid, 422),
     (SpecError, 422),
+    (ImportFileError, 422),
     (StoreError, 400),
 )
 
@@ -117,9 +120,16 @@ def create_app(
     app.add_exception_handler(StoreError, domain_error)
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(SpecError, domain_error)
+    app.add_exception_handler(ImportFileError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
+
+
+# Contact lists are uploaded whole: they get the importer's own size limit.
+LARGE_BODIES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"^/campaigns/\d+/contacts$"), DEFAULT_MAX_BYTES),
+)
 
 
 class BodyLimit:
@@ -127,15 +137,21 @@ class BodyLimit:
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = next(
+            (size for path, size in LARGE_BODIES if path.match(scope["path"])), self.default
+        )
+        await self._limited(limit, scope, receive, send)
+
+    async def _limited(self, max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+            if key == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                await _too_large(send, max_bytes)
                 return
         seen = 0
         started = False
@@ -145,8 +161,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise _BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -158,7 +174,7 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _too_large(send, self.max_bytes)
+                await _too_large(send, max_bytes)
 
 
 class _BodyTooLarge(HTTPException):

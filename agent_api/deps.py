@@ -40,4 +40,5 @@ async def manager(user: Annotated[User, Depends(current_user)]) -> User:
 
 Svc = Annotated[Services, Depends(get_services)]
 Me = Annotated[User, Depends(current_user)]
+Hub = Annotated[AgentHub, Depends(get_hub)]
 Manager = Annotated[User, Depends(manager)]

@@ -169,6 +169,22 @@ class ContactOut(Out):
     attributes: dict[str, str]
 
 
+class RefusedRowOut(Out):
+    line: int
+    phone: str
+    reason: str
+
+
+class ContactImportOut(Out):
+    lines: int
+    imported: int
+    merged: int
+    refused: dict[str, int]
+    """Refused rows by reason."""
+    refused_rows: list[RefusedRowOut]
+    """The first refused rows, with their line numbers."""
+
+
 class AttemptOut(Out):
     attempt_id: int
 

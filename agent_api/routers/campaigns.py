@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import csv
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from agent_api.deps import Manager, Svc
-from agent_api.schemas import CampaignOut, CampaignStateIn, CampaignStatsOut
+from agent_api.deps import Hub, Manager, Svc
+from agent_api.hub import AgentEvent
+from agent_api.schemas import (
+    CampaignOut,
+    CampaignStateIn,
+    CampaignStatsOut,
+    ContactImportOut,
+    RefusedRowOut,
+)
 from campaigns.agents import Invalid
+from campaigns.importer import ImportOptions
+from campaigns.loading import LoadSummary, load_contacts
 from campaigns.model import Outcome
 from campaigns.spec import Campaign, CampaignSpec
 
@@ -64,3 +77,74 @@ async def stats(campaign_id: int, svc: Svc, _: Manager) -> CampaignStatsOut:
         "abandon_rate": abandoned / connected if connected else None,
     }
     return CampaignStatsOut(**data)
+
+
+_REFUSED_SHOWN = 100
+
+
+@router.post("/campaigns/{campaign_id}/contacts", response_model=ContactImportOut)
+async def upload_contacts(
+    campaign_id: int,
+    request: Request,
+    svc: Svc,
+    hub: Hub,
+    me: Manager,
+    phone_column: str | None = None,
+    timezone_column: str | None = None,
+    region: str | None = None,
+) -> ContactImportOut:
+    """Import a CSV contact list (the request body, UTF-8, ',' or ';'), as the CLI does.
+
+    Progress goes to the uploader's event stream (``import_progress``). The answer counts
+    imported rows, merged duplicates and refusals by reason, and lists the first refused
+    rows with their line numbers. A file that cannot be read at all imports nothing (422).
+    """
+    campaign = await svc.campaigns.get_campaign(campaign_id)
+    options = ImportOptions(
+        region=region or campaign.spec.default_region,
+        default_timezone=campaign.spec.timezone,
+        phone_column=phone_column,
+        timezone_column=timezone_column,
+    )
+    with tempfile.TemporaryDirectory(prefix="ringback-upload-") as folder:
+        upload, refused = Path(folder) / "contacts.csv", Path(folder) / "refused.csv"
+        with upload.open("wb") as out:
+            async for chunk in request.stream():
+                out.write(chunk)
+
+        def progress(summary: LoadSummary) -> None:
+            hub.send(
+                me.id,
+                AgentEvent(
+                    "import_progress",
+                    {
+                        "campaign_id": campaign_id,
+                        "bytes_read": summary.bytes_read,
+                        "size": summary.size,
+                        "lines": summary.lines,
+                        "imported": summary.imported,
+                    },
+                ),
+            )
+
+        summary = await load_contacts(
+            svc.campaigns,
+            campaign_id,
+            upload,
+            options,
+            datetime.now(UTC),
+            errors_path=refused,
+            on_progress=progress,
+        )
+        with refused.open(encoding="utf-8", newline="") as f:
+            shown = [
+                RefusedRowOut(line=int(r["line"]), phone=r["phone"], reason=r["reason"])
+                for _, r in zip(range(_REFUSED_SHOWN), csv.DictReader(f), strict=False)
+            ]
+    return ContactImportOut(
+        lines=summary.lines,
+        imported=summary.imported,
+        merged=summary.merged,
+        refused=dict(summary.refused),
+        refused_rows=shown,
+    )
