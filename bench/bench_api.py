@@ -42,7 +42,8 @@ async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], lis
     from campaigns.model import CampaignState
     from campaigns.spec import CallingHours, CampaignSpec, Wrapup
     from campaigns.sql_agents import SqlAgentStore
-    from campaigns.sqlstore import SqlStore, make_engine
+    from campaigns.sqlbase import make_engine
+    from campaigns.sqlstore import SqlStore
     from campaigns.wrapup import SEED_END_REASONS
 
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
@@ -82,7 +83,8 @@ def serve(db: Path, port: int) -> None:
     from agent_api.notifier import Notifier, Topics
     from agent_api.services import Services
     from campaigns.sql_agents import SqlAgentStore
-    from campaigns.sqlstore import SqlStore, make_engine
+    from campaigns.sqlbase import make_engine
+    from campaigns.sqlstore import SqlStore
     from dialer.logs import configure
     from dialer.settings import ApiSettings
 

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from campaigns.migrate import upgrade
 from campaigns.model import CampaignState
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore, make_engine
+from campaigns.sqlbase import make_engine
+from campaigns.sqlstore import SqlStore
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -43,7 +43,8 @@ from campaigns.importer import ImportOptions, inspect_file, iter_batches
 from campaigns.loading import load_contacts
 from campaigns.migrate import upgrade
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore, make_engine
+from campaigns.sqlbase import make_engine
+from campaigns.sqlstore import SqlStore
 
 OUT = Path(__file__).resolve().parent / "out"
 REGION = "NO"

@@ -27,7 +27,8 @@ from campaigns.importer import ContactRow
 from campaigns.migrate import upgrade
 from campaigns.model import CampaignState, Outcome
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore, make_engine
+from campaigns.sqlbase import make_engine
+from campaigns.sqlstore import SqlStore
 from dialer.agents import Roster
 from dialer.clock import LoopClock
 from dialer.engine import Engine, EngineConfig

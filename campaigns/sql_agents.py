@@ -8,20 +8,20 @@ with its log entry) is one transaction here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaigns import tables as t
 from campaigns.agents import Clash, Role, Unknown, User
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType, Priority
 from campaigns.model import ContactState
+from campaigns.sqlbase import callback_row, transaction
 from campaigns.wrapup import (
     Callback,
     CallbackState,
@@ -54,19 +54,7 @@ class SqlAgentStore:
         self._postgres = engine.dialect.name == "postgresql"
 
     async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        for attempt in range(1, _TRIES + 1):
-            try:
-                async with self._engine.begin() as conn:
-                    return await work(conn)
-            except DBAPIError as exc:
-                # Imported here: campaigns.sqlstore imports this module (callback rows).
-                from campaigns.sqlstore import _is_transient
-
-                if attempt == _TRIES or not _is_transient(exc):
-                    raise
-                log.warning("agent_store_transient_error", attempt=attempt, error=str(exc.orig))
-                await asyncio.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await transaction(self._engine, work)
 
     async def _rows(self, query: sa.Executable) -> list[sa.Row[Any]]:
         async with self._engine.connect() as conn:
@@ -576,7 +564,7 @@ class SqlAgentStore:
     # Callbacks
 
     async def get_callback(self, callback_id: int) -> Callback:
-        return _callback(
+        return callback_row(
             await self._one(
                 sa.select(t.callbacks).where(t.callbacks.c.id == callback_id),
                 f"no callback {callback_id}",
@@ -590,7 +578,7 @@ class SqlAgentStore:
             .where(cb.owner_id == owner_id, cb.state == CallbackState.BOOKED.value)
             .order_by(cb.due_at, cb.id)
         )
-        return [_callback(r) for r in await self._rows(q)]
+        return [callback_row(r) for r in await self._rows(q)]
 
     async def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]:
         cb = t.callbacks.c
@@ -600,7 +588,7 @@ class SqlAgentStore:
             .order_by(cb.due_at, cb.id)
             .limit(limit)
         )
-        return [_callback(r) for r in await self._rows(q)]
+        return [callback_row(r) for r in await self._rows(q)]
 
     async def rebook_callback(
         self, callback_id: int, due_at: datetime, comment: str | None, now: datetime
@@ -629,7 +617,7 @@ class SqlAgentStore:
                 .where(c.id == row.contact_id, c.state.notin_(_UNTOUCHABLE))
                 .values(state=ContactState.CALLBACK.value, due_at=None, updated_at=now)
             )
-            return _callback(row)
+            return callback_row(row)
 
         return await self._tx(work)
 
@@ -661,7 +649,7 @@ class SqlAgentStore:
                 .where(c.id == row.contact_id, c.state == ContactState.CALLBACK.value, ~others)
                 .values(state=ContactState.COMPLETED.value, due_at=None, updated_at=now)
             )
-            return _callback(row)
+            return callback_row(row)
 
         return await self._tx(work)
 
@@ -793,7 +781,7 @@ async def _insert_callback(conn: AsyncConnection, cb: NewCallback, now: datetime
             .returning(*t.callbacks.c)
         )
     ).one()
-    return _callback(row)
+    return callback_row(row)
 
 
 async def _log_case(
@@ -886,22 +874,6 @@ def _registration(row: sa.Row[Any], topic_ids: tuple[int, ...]) -> Registration:
         automatic=row.automatic,
         created_at=row.created_at,
         topic_ids=topic_ids,
-    )
-
-
-def _callback(row: sa.Row[Any]) -> Callback:
-    return Callback(
-        id=row.id,
-        contact_id=row.contact_id,
-        campaign_id=row.campaign_id,
-        booked_by=row.booked_by,
-        owner_id=row.owner_id,
-        due_at=row.due_at,
-        comment=row.comment,
-        state=CallbackState(row.state),
-        created_at=row.created_at,
-        reserved_until=row.reserved_until,
-        interaction_id=row.interaction_id,
     )
 
 

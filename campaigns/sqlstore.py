@@ -5,7 +5,6 @@ Persistence translates, nothing more: rows in, domain values out.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaigns import bulk
 from campaigns import tables as t
@@ -23,6 +21,7 @@ from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
+from campaigns.sqlbase import callback_row, make_engine, transaction
 from campaigns.store import (
     AddResult,
     CampaignStats,
@@ -32,6 +31,9 @@ from campaigns.store import (
 from campaigns.wrapup import Callback, CallbackState
 
 log = structlog.get_logger()
+
+_URGENT = "contacts.due_at IS NOT NULL AND contacts.priority > 0"
+_ORDINARY = "contacts.due_at IS NOT NULL AND contacts.priority = 0"
 T = TypeVar("T")
 
 _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
@@ -40,39 +42,6 @@ _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
     CampaignState.FINISHED: frozenset(),
 }
-# SQLSTATEs worth a second try: serialization failure, deadlock, connection lost.
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "08006", "08003", "57P01"})
-_TRIES = 4
-_URGENT = "contacts.due_at IS NOT NULL AND contacts.priority > 0"
-_ORDINARY = "contacts.due_at IS NOT NULL AND contacts.priority = 0"
-
-
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine with the pragmas SQLite needs for a service (WAL, foreign keys, waits)."""
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def _is_transient(exc: DBAPIError) -> bool:
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
-        getattr(exc.orig, "__cause__", None), "sqlstate", None
-    )
-    if sqlstate in _TRANSIENT_SQLSTATES:
-        return True
-    return "database is locked" in str(exc.orig)
 
 
 class SqlStore:
@@ -102,17 +71,7 @@ class SqlStore:
             await engine.dispose()
 
     async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``work`` in one transaction, again on transient errors (the one retry place)."""
-        for attempt in range(1, _TRIES + 1):
-            try:
-                async with self._engine.begin() as conn:
-                    return await work(conn)
-            except DBAPIError as exc:
-                if attempt == _TRIES or not _is_transient(exc):
-                    raise
-                log.warning("store_transient_error", attempt=attempt, error=str(exc.orig))
-                await asyncio.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await transaction(self._engine, work)
 
     # Campaigns
 
@@ -366,22 +325,7 @@ class SqlStore:
             )
             if renewed.rowcount != 1:
                 raise Conflict(f"contact {contact.id} is not claimed by {owner}")
-            row = (
-                await conn.execute(
-                    sa.insert(t.attempts)
-                    .values(
-                        contact_id=contact.id,
-                        campaign_id=contact.campaign_id,
-                        phone=contact.phone,
-                        owner=owner,
-                        started_at=now,
-                        counted=False,
-                        detail={},
-                    )
-                    .returning(*t.attempts.c)
-                )
-            ).one()
-            return _attempt(row)
+            return await _insert_attempt(conn, contact, owner, now)
 
         return await self._tx(work)
 
@@ -471,7 +415,7 @@ class SqlStore:
                         .returning(*t.callbacks.c)
                     )
                 ).one()
-                taken.append(_callback(row))
+                taken.append(callback_row(row))
             return taken
 
         return await self._tx(work)
@@ -484,7 +428,7 @@ class SqlStore:
                 .where(cb.state == CallbackState.DUE.value)
                 .order_by(cb.due_at, cb.id)
             )
-            return [_callback(row) for row in rows]
+            return [callback_row(row) for row in rows]
 
     async def start_callback_attempt(
         self, callback: Callback, agent_id: int, owner: str, now: datetime, lease_until: datetime
@@ -512,23 +456,8 @@ class SqlStore:
             if still_due is None or row is None:
                 raise Conflict(f"callback {callback.id} cannot be delivered now")
             contact = _contact(row)
-            attempt = (
-                await conn.execute(
-                    sa.insert(t.attempts)
-                    .values(
-                        contact_id=contact.id,
-                        campaign_id=contact.campaign_id,
-                        phone=contact.phone,
-                        owner=owner,
-                        started_at=now,
-                        counted=False,
-                        agent_id=agent_id,
-                        detail={"callback_id": callback.id},
-                    )
-                    .returning(*t.attempts.c)
-                )
-            ).one()
-            return contact, _attempt(attempt)
+            detail = {"callback_id": callback.id}
+            return contact, await _insert_attempt(conn, contact, owner, now, agent_id, detail)
 
         return await self._tx(work)
 
@@ -585,8 +514,35 @@ class SqlStore:
             return found.first() is not None
 
 
+async def _insert_attempt(
+    conn: AsyncConnection,
+    contact: Contact,
+    owner: str,
+    now: datetime,
+    agent_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> Attempt:
+    row = (
+        await conn.execute(
+            sa.insert(t.attempts)
+            .values(
+                contact_id=contact.id,
+                campaign_id=contact.campaign_id,
+                phone=contact.phone,
+                owner=owner,
+                started_at=now,
+                counted=False,
+                agent_id=agent_id,
+                detail=detail or {},
+            )
+            .returning(*t.attempts.c)
+        )
+    ).one()
+    return _attempt(row)
+
+
 def _claim_statement(postgres: bool) -> sa.Update:
-    """The claim, built once: bind ``b_campaign_id``, ``b_n``, ``b_now``, ``b_owner``, ``b_lease_until``.
+    """The claim, built once; each call binds the ``b_*`` parameters.
 
     The urgent queue (abandoned calls, few) comes before the ordinary one, in one statement.
     Each queue predicate repeats a partial index's (see tables.py), so each is one range
@@ -685,13 +641,6 @@ async def _close_callback(
         .where(cb.id == callback_id, cb.state == CallbackState.DUE.value)
         .values(state=CallbackState.DONE.value, updated_at=now)
     )
-
-
-def _callback(row: sa.Row[Any]) -> Callback:
-    # The agent side owns the callback mapping; imported here, as it imports this module.
-    from campaigns.sql_agents import _callback as callback_from_row
-
-    return callback_from_row(row)
 
 
 def _utc(value: datetime | str) -> datetime:

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 import structlog
 
 from campaigns.migrate import upgrade
-from campaigns.sqlstore import SqlStore, make_engine
+from campaigns.sqlbase import make_engine
+from campaigns.sqlstore import SqlStore
 from dialer.settings import Settings
 
 log = structlog.get_logger()

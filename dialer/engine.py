@@ -358,14 +358,13 @@ class Engine:
         limit = min(dialing.max_concurrent - len(calls), trunk.max_concurrent - trunk_calls)
         now = self._clock.now()
         stats = self.stats(cid)
-        horizon = timedelta(seconds=stats.mean_answer_delay)
-        wrapup = timedelta(seconds=campaign.spec.wrapup.seconds)
+        wrapup = timedelta(seconds=stats.mean_wrapup)
+        # An agent back from wrap-up in e seconds can take a call placed now if it is
+        # answered after e - 2 s (an answered call waits up to 2 s for an agent).
         wrapup_ending = sum(
-            1
+            stats.answered_after((seat.since + wrapup - now).total_seconds() - 2.0)
             for seat in self._roster.seats()
-            if cid in seat.campaigns
-            and seat.status is AgentStatus.WRAPUP
-            and seat.since + wrapup - now <= horizon
+            if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP
         )
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand.get(cid, 0)
         loop_now = asyncio.get_running_loop().time()
@@ -633,8 +632,8 @@ class Engine:
                 if seat is None:
                     demand[callback.campaign_id] = demand.get(callback.campaign_id, 0) + 1
                     continue
-                if await self._deliver(callback, campaign, seat):
-                    pending.pop(callback.id)
+                pending.pop(callback.id)
+                await self._deliver(callback, campaign, seat)
             self._roster.hold(held)
             self._callback_demand = demand
             upcoming = await self._guard(self._store.next_callback_at())
@@ -645,8 +644,8 @@ class Engine:
                 timeout = min(timeout, seconds_until(self._clock, min(deadlines)) + 0.01)
             await _wait(self._callbacks_wake, timeout)
 
-    async def _deliver(self, callback: Callback, campaign: Campaign, seat: Seat) -> bool:
-        """Agent first: ring the agent, then the contact. False if it cannot go now."""
+    async def _deliver(self, callback: Callback, campaign: Campaign, seat: Seat) -> None:
+        """Agent first: ring the agent, then the contact."""
         now = self._clock.now()
         try:
             contact, attempt = await self._store.start_callback_attempt(
@@ -655,8 +654,7 @@ class Engine:
         except Conflict as exc:
             log.warning("callback_not_deliverable", callback_id=callback.id, error=str(exc))
             self._roster.release(seat.agent_id, now)
-            return True
-        dialing = campaign.spec.dialing
+            return
         call = _Call(
             attempt.id,
             contact,
@@ -666,8 +664,6 @@ class Engine:
             callback=callback,
             agent_id=seat.agent_id,
         )
-        self._calls[str(attempt.id)] = call
-        self._drained.clear()
         log.info(
             "callback_delivering",
             callback_id=callback.id,
@@ -675,23 +671,29 @@ class Engine:
             agent_id=seat.agent_id,
             owner_id=callback.owner_id,
         )
+        await self._dial_agent_first(call, seat)
+
+    async def _dial_agent_first(self, call: _Call, seat: Seat) -> None:
+        """Ring the agent's phone; once they answer, the dialplan dials the contact."""
+        self._calls[str(call.attempt_id)] = call
+        self._drained.clear()
+        dialing = call.campaign.spec.dialing
         try:
             await self._bridge.originate_agent_first(
-                str(attempt.id),
+                str(call.attempt_id),
                 agent_channel=seat.channel,
-                phone=contact.phone,
+                phone=call.contact.phone,
                 channel_template=dialing.channel,
                 context=dialing.context,
                 exten=dialing.extension,
                 caller_id=dialing.caller_id,
                 timeout_s=dialing.ring_timeout_seconds,
-                variables={"RINGBACK_CAMPAIGN": str(campaign.id)},
+                variables={"RINGBACK_CAMPAIGN": str(call.campaign.id)},
             )
         except (AmiError, ValueError) as exc:
-            log.error("originate_failed", attempt_id=attempt.id, error=str(exc))
+            log.error("originate_failed", attempt_id=call.attempt_id, error=str(exc))
             self._roster.release(seat.agent_id, self._clock.now())
             await self._settle(call, Outcome.FAILED_SYSTEM)
-        return True
 
     # Preview
 
@@ -725,24 +727,7 @@ class Engine:
             agent_first=True,
             agent_id=agent_id,
         )
-        self._calls[str(attempt.id)] = call
-        self._drained.clear()
-        dialing = campaign.spec.dialing
-        try:
-            await self._bridge.originate_agent_first(
-                str(attempt.id),
-                agent_channel=seat.channel,
-                phone=contact.phone,
-                channel_template=dialing.channel,
-                context=dialing.context,
-                exten=dialing.extension,
-                caller_id=dialing.caller_id,
-                timeout_s=dialing.ring_timeout_seconds,
-            )
-        except (AmiError, ValueError) as exc:
-            log.error("originate_failed", attempt_id=attempt.id, error=str(exc))
-            self._roster.release(agent_id, self._clock.now())
-            await self._settle(call, Outcome.FAILED_SYSTEM)
+        await self._dial_agent_first(call, seat)
         return attempt.id
 
     async def preview_skip(self, contact: Contact, until: datetime | None = None) -> None:

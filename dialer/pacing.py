@@ -81,6 +81,12 @@ class CampaignStats:
     def mean_wrapup(self) -> float:
         return _mean(self.wrapup_times, 15.0)
 
+    def answered_after(self, seconds: float) -> float:
+        """Chance that a call answered by a person is answered after ``seconds``."""
+        if seconds <= 0:
+            return 1.0
+        return _survival(self.answer_delays, seconds, _PRIOR_ANSWER_WINDOW)
+
     def answer_chance(self, rung: float, ring_timeout: float) -> float:
         """Chance that a call ringing for ``rung`` seconds is answered by a person."""
         p = self.answer_rate
@@ -108,7 +114,8 @@ class Floor:
     free: int
     on_call: int
     wrapup_ending: float
-    """Agents in wrap-up expected back within the time a new call takes to be answered."""
+    """Agents in wrap-up, each weighed by the chance a call placed now is answered after
+    they are back (see :meth:`CampaignStats.answered_after`)."""
     ringing: tuple[float, ...]
     """How long each ringing call has rung, in seconds."""
     ring_timeout: float = 30.0

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns.migrate import upgrade
-from campaigns.sqlstore import SqlStore, make_engine
+from campaigns.sqlbase import make_engine
+from campaigns.sqlstore import SqlStore
 
 PG_URL = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Oslo

@@ -1,0 +1,83 @@
+"""What both SQL stores share: the engine, the one retrying transaction, shared row mappers.
+
+Only storage modules import this (and SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from campaigns.wrapup import Callback, CallbackState
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+# SQLSTATEs worth a second try: serialization failure, deadlock, connection lost.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "08006", "08003", "57P01"})
+_TRIES = 4
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An engine with the pragmas SQLite needs for a service (WAL, foreign keys, waits)."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+async def transaction(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction, again on transient errors (the one retry place)."""
+    for attempt in range(1, _TRIES + 1):
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        except DBAPIError as exc:
+            if attempt == _TRIES or not is_transient(exc):
+                raise
+            log.warning("store_transient_error", attempt=attempt, error=str(exc.orig))
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def callback_row(row: sa.Row[Any]) -> Callback:
+    return Callback(
+        id=row.id,
+        contact_id=row.contact_id,
+        campaign_id=row.campaign_id,
+        booked_by=row.booked_by,
+        owner_id=row.owner_id,
+        due_at=row.due_at,
+        comment=row.comment,
+        state=CallbackState(row.state),
+        created_at=row.created_at,
+        reserved_until=row.reserved_until,
+        interaction_id=row.interaction_id,
+    )
