@@ -291,8 +291,9 @@ async def serve(
         simulator = None
         if ami.simulate:
             secret = secret or "ringback"
+            options = {"time_scale": ami.simulator_time_scale, **(simulator_options or {})}
             simulator = await stack.enter_async_context(
-                PbxSimulator(username=ami.username, secret=secret, **(simulator_options or {}))
+                PbxSimulator(username=ami.username, secret=secret, **options)
             )
             host, port = "127.0.0.1", simulator.port
         bridge = await stack.enter_async_context(

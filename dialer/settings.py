@@ -38,6 +38,9 @@ class AmiSettings(_Section):
         default=True,
         description="Start the built-in PBX simulator and dial it instead of a real Asterisk.",
     )
+    simulator_time_scale: float = Field(
+        default=1.0, gt=0, le=10, description="The simulator's ring and talk times, scaled."
+    )
 
 
 class MqttSettings(_Section):

@@ -35,9 +35,11 @@ max_concurrent = 8
 [campaign.retry]
 max_attempts = 2
 delays_minutes = {{ no_answer = 0.02, busy = 0.02, congestion = 0.02, machine = 0.02, \
-rejected = 0.02, abandoned = 0.02 }}
+rejected = 0.02, abandoned = 0.02, failed_system = 0.02 }}
 [campaign.hours]
 {ALWAYS}
+[campaign.wrapup]
+seconds = 1
 """
 
 
@@ -150,7 +152,7 @@ def test_sigkill_and_restart_loses_nothing(tmp_path: Path) -> None:
     """SIGKILL in mid-campaign, start again: every attempt settled, nothing stuck or doubled."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'ringback.db'}"
     (tmp_path / "data").mkdir()
-    env, tokens = setup(tmp_path, database_url, contacts=20, agents=4)
+    env, tokens = setup(tmp_path, database_url, contacts=20, agents=3)
     ami_port, api_port = free_port(), free_port()
     env |= {
         "RINGBACK_AMI__SIMULATE": "false",
@@ -162,13 +164,13 @@ def test_sigkill_and_restart_loses_nothing(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{api_port}"
     log = tmp_path / "log.txt"
     with process(
-        env, "simulator", "--port", str(ami_port), "--time-scale", "0.5", "--seed", "3", log=log
+        env, "simulator", "--port", str(ami_port), "--time-scale", "0.2", "--seed", "3", log=log
     ):
         with process(env, "serve", log=log) as first:
             wait_http(url)
             for token in tokens:
                 agent_ready(url, token)
-            time.sleep(3)
+            time.sleep(2)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
         open_before = rows(database_url, "SELECT id FROM attempts WHERE ended_at IS NULL")
@@ -230,6 +232,7 @@ def test_two_services_share_one_postgresql_database(tmp_path: Path, pg_database:
                 "RINGBACK_API__PORT": str(port),
                 "RINGBACK_INSTANCE_ID": f"dialer-{n}",
                 "RINGBACK_AMI__SIMULATE": "true",
+                "RINGBACK_AMI__SIMULATOR_TIME_SCALE": "0.1",
             }
             procs.append(stack.enter_context(process(mine, "serve", log=log)))
             urls.append((f"http://127.0.0.1:{port}", token))
