@@ -26,9 +26,15 @@ _TRIES = 4
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine with the pragmas SQLite needs for a service (WAL, foreign keys, waits)."""
+    """An engine with the pragmas SQLite needs for a service (WAL, foreign keys, waits).
+
+    SQLite gets one connection: SQLite takes one writer at a time, and several connections
+    colliding on a write sleep in SQLite's busy handler (10 to 100 ms steps), where callers
+    queued on the pool wait only as long as the statement before them.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, **kwargs}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _: Any) -> None:
