@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import functools
 import os
 from collections.abc import Awaitable, Callable, Coroutine
@@ -423,7 +424,7 @@ async def demo_command(
         f"{tally.callbacks_booked} callbacks booked and {tally.callbacks_taken} delivered."
     )
     out.print(f"The demo database is {demo_settings.effective_database_url}; try:")
-    out.print(f"  RINGBACK_DATA_DIR={demo_settings.data_dir} ringback campaign show demo")
+    out.print(f"  RINGBACK_DATA_DIR={demo_settings.data_dir} {sys.argv[0]} campaign show demo")
 
 
 def main() -> None:
