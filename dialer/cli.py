@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import functools
 import os
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
