@@ -45,7 +45,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping (a round trip per checkout): a connection lost to a server restart fails
+    # its transaction as "invalidated", which transaction() retries on a fresh one.
+    return create_async_engine(url, **kwargs)
 
 
 def is_transient(exc: DBAPIError) -> bool:

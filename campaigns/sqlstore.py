@@ -51,6 +51,7 @@ class SqlStore:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
         self._claim = _claim_statement(self._postgres)
+        self._claim_sql: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -193,18 +194,40 @@ class SqlStore:
             "b_dialing": ContactState.DIALING.value,
             "b_running": CampaignState.RUNNING.value,
         }
+        if self._postgres:
+            claimed = await self._claim_postgres(values)
+            claimed.sort(key=lambda k: (-k.priority, k.id))
+            return claimed
 
         async def work(conn: AsyncConnection) -> list[Contact]:
-            if self._postgres:
-                # Losing a claim in a crash loses nothing: the contacts were not dialled yet,
-                # and the attempt written before any call commits durably, flushing this too.
-                await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
             return [_contact(row) for row in await conn.execute(self._claim, values)]
 
         claimed = await self._tx(work)
         # RETURNING keeps no order; hand them out in queue order.
         claimed.sort(key=lambda k: (-k.priority, k.id))
         return claimed
+
+    async def _claim_postgres(self, values: dict[str, Any]) -> list[Contact]:
+        """The claim on the asyncpg connection itself: the hottest statement of the dialer,
+        and SQLAlchemy's execution and row processing cost more than PostgreSQL's work."""
+        if self._claim_sql is None:
+            compiled = self._claim.compile(dialect=self._engine.dialect)
+            assert compiled.positiontup is not None
+            # Values fixed in the statement (due_at = NULL) come with it as defaults.
+            self._claim_sql = compiled.string, tuple(compiled.positiontup), compiled.params
+        sql, names, fixed = self._claim_sql
+        args = [values[name] if name in values else fixed[name] for name in names]
+
+        async def work(conn: AsyncConnection) -> list[Contact]:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            # Losing a claim in a crash loses nothing: the contacts were not dialled yet,
+            # and the attempt written before any call commits durably, flushing this too.
+            await raw.execute("SET LOCAL synchronous_commit = off")
+            # fetch() keeps the prepared statement in asyncpg's per-connection cache.
+            return [_contact_record(record) for record in await raw.fetch(sql, *args)]
+
+        return await self._tx(work)
 
     async def next_due_at(self, campaign_id: int) -> datetime | None:
         c = t.contacts.c
@@ -693,6 +716,23 @@ def _contact(row: sa.Row[Any]) -> Contact:
         dials=row.dials,
         attributes=dict(row.attributes),
         last_outcome=Outcome(row.last_outcome) if row.last_outcome else None,
+    )
+
+
+def _contact_record(record: Any) -> Contact:
+    """A contact from an asyncpg record of the contacts table (JSONB decoded by the driver)."""
+    return Contact(
+        id=record["id"],
+        campaign_id=record["campaign_id"],
+        phone=record["phone"],
+        timezone=record["timezone"],
+        state=ContactState(record["state"]),
+        due_at=record["due_at"],
+        priority=record["priority"],
+        attempts=record["attempts"],
+        dials=record["dials"],
+        attributes=dict(record["attributes"]),
+        last_outcome=Outcome(record["last_outcome"]) if record["last_outcome"] else None,
     )
 
 
