@@ -9,6 +9,8 @@ The dialer engine calls :class:`Interactions` (``start_interaction``, ``end_inte
 from __future__ import annotations
 
 import enum
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -64,9 +66,15 @@ log = structlog.get_logger()
 
 
 class Users:
+    # Every request authenticates; a recent lookup is reused for this long. A token rotated
+    # by another process stays valid here until then.
+    TOKEN_CACHE_SECONDS = 30.0
+    TOKEN_CACHE_SIZE = 1024
+
     def __init__(self, store: SqlAgentStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._tokens: OrderedDict[str, tuple[float, User, str]] = OrderedDict()
 
     async def create_user(
         self, username: str, role: Role, name: str = "", extension: str | None = None
@@ -82,11 +90,24 @@ class Users:
     async def rotate_token(self, user_id: int) -> str:
         token, token_hash = new_token()
         await self._store.set_token_hash(user_id, token_hash)
+        for key in [k for k, (_, user, _) in self._tokens.items() if user.id == user_id]:
+            del self._tokens[key]
         log.info("user_token_rotated", user_id=user_id)
         return token
 
     async def authenticate(self, token: str) -> User:
-        found = await self._store.user_by_token_hash(hash_token(token))
+        key = hash_token(token)
+        now = time.monotonic()
+        cached = self._tokens.get(key)
+        if cached is not None and now - cached[0] < self.TOKEN_CACHE_SECONDS:
+            found: tuple[User, str] | None = (cached[1], cached[2])
+        else:
+            found = await self._store.user_by_token_hash(key)
+            if found is not None:
+                self._tokens[key] = (now, *found)
+                self._tokens.move_to_end(key)
+                while len(self._tokens) > self.TOKEN_CACHE_SIZE:
+                    self._tokens.popitem(last=False)
         if found is None or not token_matches(token, found[1]):
             raise Unauthorized("a valid bearer token is needed", code="unauthorized")
         return found[0]
