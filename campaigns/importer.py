@@ -200,16 +200,35 @@ def read_batches(contact_file: ContactFile, options: ImportOptions) -> Generator
                 future.cancel()
 
 
+class RefusalsFile:
+    """The errors file: a CSV of refused rows (line, phone, reason), written as they come."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._out = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._writer = csv.writer(self._out)
+        self._writer.writerow(("line", "phone", "reason"))
+        self.count = 0
+
+    def write(self, refusals: Iterable[Refusal]) -> None:
+        for refusal in refusals:
+            self._writer.writerow((refusal.line, refusal.phone, refusal.reason))
+            self.count += 1
+
+    def close(self) -> None:
+        self._out.close()
+
+    def __enter__(self) -> RefusalsFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def write_refusals(path: str | os.PathLike[str], refusals: Iterable[Refusal]) -> int:
     """Write refusals as a CSV file (line, phone, reason); returns how many."""
-    count = 0
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(("line", "phone", "reason"))
-        for refusal in refusals:
-            writer.writerow((refusal.line, refusal.phone, refusal.reason))
-            count += 1
-    return count
+    with RefusalsFile(path) as out:
+        out.write(refusals)
+    return out.count
 
 
 # What a worker returns per record: (E.164, zone), or a refusal reason.

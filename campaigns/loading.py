@@ -13,7 +13,6 @@ batch per transaction 8.5k rows/s, two 18k, five 15k (the cache spills mid-trans
 from __future__ import annotations
 
 import asyncio
-import csv
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
@@ -23,7 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from campaigns.importer import Batch, ImportOptions, inspect_file, read_batches
+from campaigns.importer import (
+    Batch,
+    ImportOptions,
+    Refusal,
+    RefusalsFile,
+    inspect_file,
+    read_batches,
+)
 from campaigns.store import Store
 
 DNC_REASON = "on the do-not-call list"
@@ -85,11 +91,7 @@ async def load_contacts(
             asyncio.run_coroutine_threadsafe(ahead.put(_DONE), loop).result()
 
     with ExitStack() as stack:
-        writer = None
-        if errors_path is not None:
-            out = stack.enter_context(errors_path.open("w", encoding="utf-8", newline=""))
-            writer = csv.writer(out)
-            writer.writerow(("line", "phone", "reason"))
+        errors = stack.enter_context(RefusalsFile(errors_path)) if errors_path else None
         producer = asyncio.create_task(asyncio.to_thread(produce, batches))
         try:
             while (item := await ahead.get()) is not _DONE:
@@ -100,12 +102,14 @@ async def load_contacts(
                 summary.imported += result.inserted
                 summary.merged += result.merged
                 summary.refused.update(r.reason for r in item.refusals)
-                summary.refused[DNC_REASON] += len(result.dnc_lines)
-                if writer is not None:
+                if result.dnc_lines:
+                    summary.refused[DNC_REASON] += len(result.dnc_lines)
+                if errors is not None:
                     dnc = set(result.dnc_lines)
-                    rows = [(r.line, r.phone, r.reason) for r in item.refusals]
-                    rows += [(k.line, k.phone, DNC_REASON) for k in item.rows if k.line in dnc]
-                    writer.writerows(sorted(rows))
+                    refused = item.refusals + [
+                        Refusal(k.line, DNC_REASON, k.phone) for k in item.rows if k.line in dnc
+                    ]
+                    errors.write(sorted(refused, key=lambda r: r.line))
                 if on_progress is not None:
                     on_progress(summary)
         finally:
@@ -116,8 +120,6 @@ async def load_contacts(
                     ahead.get_nowait()
                 await asyncio.sleep(0.01)
             await producer
-    if summary.refused[DNC_REASON] == 0:
-        del summary.refused[DNC_REASON]
     return summary
 
 

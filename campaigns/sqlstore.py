@@ -5,7 +5,7 @@ Persistence translates, nothing more: rows in, domain values out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -180,7 +180,7 @@ class SqlStore:
             ).one_or_none()
         if row is None:
             raise NotFound(f"no contact {contact_id}")
-        return _contact(row)
+        return _contact(row._mapping)
 
     async def claim_due(
         self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime
@@ -200,7 +200,7 @@ class SqlStore:
             return claimed
 
         async def work(conn: AsyncConnection) -> list[Contact]:
-            return [_contact(row) for row in await conn.execute(self._claim, values)]
+            return [_contact(row._mapping) for row in await conn.execute(self._claim, values)]
 
         claimed = await self._tx(work)
         # RETURNING keeps no order; hand them out in queue order.
@@ -225,7 +225,7 @@ class SqlStore:
             # and the attempt written before any call commits durably, flushing this too.
             await raw.execute("SET LOCAL synchronous_commit = off")
             # fetch() keeps the prepared statement in asyncpg's per-connection cache.
-            return [_contact_record(record) for record in await raw.fetch(sql, *args)]
+            return [_contact(record) for record in await raw.fetch(sql, *args)]
 
         return await self._tx(work)
 
@@ -482,7 +482,7 @@ class SqlStore:
             ).one_or_none()
             if still_due is None or row is None:
                 raise Conflict(f"callback {callback.id} cannot be delivered now")
-            contact = _contact(row)
+            contact = _contact(row._mapping)
             detail = {"callback_id": callback.id}
             return contact, await _insert_attempt(conn, contact, owner, now, agent_id, detail)
 
@@ -703,36 +703,20 @@ def _campaign(row: sa.Row[Any]) -> Campaign:
     )
 
 
-def _contact(row: sa.Row[Any]) -> Contact:
+def _contact(row: Mapping[Any, Any]) -> Contact:
+    """A contact from a row of the contacts table: ``Row._mapping`` or an asyncpg record."""
     return Contact(
-        id=row.id,
-        campaign_id=row.campaign_id,
-        phone=row.phone,
-        timezone=row.timezone,
-        state=ContactState(row.state),
-        due_at=row.due_at,
-        priority=row.priority,
-        attempts=row.attempts,
-        dials=row.dials,
-        attributes=dict(row.attributes),
-        last_outcome=Outcome(row.last_outcome) if row.last_outcome else None,
-    )
-
-
-def _contact_record(record: Any) -> Contact:
-    """A contact from an asyncpg record of the contacts table (JSONB decoded by the driver)."""
-    return Contact(
-        id=record["id"],
-        campaign_id=record["campaign_id"],
-        phone=record["phone"],
-        timezone=record["timezone"],
-        state=ContactState(record["state"]),
-        due_at=record["due_at"],
-        priority=record["priority"],
-        attempts=record["attempts"],
-        dials=record["dials"],
-        attributes=dict(record["attributes"]),
-        last_outcome=Outcome(record["last_outcome"]) if record["last_outcome"] else None,
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        phone=row["phone"],
+        timezone=row["timezone"],
+        state=ContactState(row["state"]),
+        due_at=row["due_at"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        dials=row["dials"],
+        attributes=dict(row["attributes"]),
+        last_outcome=Outcome(row["last_outcome"]) if row["last_outcome"] else None,
     )
 
 

@@ -1,4 +1,7 @@
-"""The composition root: builds settings, logging, store, AMI bridge, engine and API."""
+"""Opening the store, migrated: shared by every CLI command and the service.
+
+The composition root of the running service is :mod:`dialer.service`.
+"""
 
 from __future__ import annotations
 

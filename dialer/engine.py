@@ -21,7 +21,7 @@ import structlog
 
 from ami_bridge import AmiBridge, AmiError, CallAnswered, CallEnded, CallOutcome
 from campaigns.model import CampaignState, Contact, Outcome
-from campaigns.retry import Decision, decide, is_open, next_open
+from campaigns.retry import Decision, decide, next_open
 from campaigns.spec import Campaign
 from campaigns.store import Conflict, Store
 from campaigns.wrapup import Callback
@@ -166,7 +166,8 @@ class Engine:
         self._calls: dict[str, _Call] = {}
         self._supervise_wake = asyncio.Event()
         self._callbacks_wake = asyncio.Event()
-        self._agents_changed = asyncio.Condition()
+        # Set, then replaced, whenever an agent becomes free: waiters hold the one they saw.
+        self._agent_freed = asyncio.Event()
         self._callback_demand: dict[int, int] = {}
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
@@ -240,11 +241,8 @@ class Engine:
                         self._wakes[campaign_id].set()
         self._callbacks_wake.set()
         if after is not None and after.status is AgentStatus.FREE:
-            asyncio.get_running_loop().create_task(self._notify_agents())
-
-    async def _notify_agents(self) -> None:
-        async with self._agents_changed:
-            self._agents_changed.notify_all()
+            self._agent_freed.set()
+            self._agent_freed = asyncio.Event()
 
     # Recovery and leases
 
@@ -384,9 +382,10 @@ class Engine:
         )
         hours = campaign.spec.hours
         for contact in contacts:
-            if not is_open(hours, contact.timezone, self._clock.now()):
-                # Due, but it is night where the contact lives.
-                opens = next_open(hours, contact.timezone, self._clock.now())
+            # Due, but it may be night where the contact lives.
+            at = self._clock.now()
+            opens = next_open(hours, contact.timezone, at)
+            if opens > at:
                 await self._store.defer(contact.id, opens, self._config.owner)
                 continue
             await self._place(campaign, contact)
@@ -466,9 +465,10 @@ class Engine:
         deadline = loop.time() + self._config.abandon_wait
         seat = self._roster.take_free(call.campaign.id, self._clock.now())
         while seat is None and not call.ended and loop.time() < deadline:
+            freed = self._agent_freed
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline), self._agents_changed:
-                    await self._agents_changed.wait()
+                async with asyncio.timeout_at(deadline):
+                    await freed.wait()
             seat = self._roster.take_free(call.campaign.id, self._clock.now())
         if seat is not None and not call.ended:
             try:

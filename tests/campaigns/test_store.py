@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns import tables as t
 from campaigns.importer import ContactRow
 from campaigns.model import CampaignState, ContactState, Outcome
-from campaigns.retry import decide
+from campaigns.retry import Decision, decide
 from campaigns.spec import CampaignSpec
 from campaigns.sqlstore import SqlStore
 from campaigns.store import Conflict, NotFound
@@ -26,6 +26,20 @@ def rows(*phones: str, start_line: int = 2) -> list[ContactRow]:
         ContactRow(start_line + i, phone, "Europe/Oslo", {"name": f"n{i}"})
         for i, phone in enumerate(phones)
     ]
+
+
+def first_decision(outcome: Outcome, now: datetime = NOW) -> Decision:
+    """What the default rules decide for a contact's first attempt (Oslo, always open)."""
+    spec = CampaignSpec(name="x")
+    return decide(
+        attempts=0,
+        dials=0,
+        outcome=outcome,
+        rules=spec.retry,
+        hours=spec.hours,
+        timezone="Europe/Oslo",
+        now=now,
+    )
 
 
 def numbers(n: int) -> list[str]:
@@ -108,16 +122,7 @@ async def test_claim_orders_by_priority_then_due_and_marks_dialing(store: SqlSto
     assert all(k.state is ContactState.DIALING and k.due_at is None for k in first)
     # An abandoned call comes back with priority ahead of older contacts.
     attempt = await store.start_attempt(first[1], "me", NOW, LEASE)
-    spec = CampaignSpec(name="x")
-    decision = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.ABANDONED,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone="Europe/Oslo",
-        now=NOW - timedelta(minutes=1),
-    )
+    decision = first_decision(Outcome.ABANDONED, now=NOW - timedelta(minutes=1))
     assert await store.finish_attempt(attempt.id, Outcome.ABANDONED, decision, NOW)
     rest = await store.claim_due(cid, 10, NOW, "me", LEASE)
     assert [k.phone for k in rest] == [numbers(5)[1], *numbers(5)[2:]]
@@ -141,26 +146,9 @@ async def test_finish_attempt_is_exactly_once(store: SqlStore) -> None:
     (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
     attempt = await store.start_attempt(contact, "me", NOW, LEASE)
     assert [a.id for a in await store.open_attempts("me")] == [attempt.id]
-    spec = CampaignSpec(name="x")
-    busy = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.BUSY,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone=contact.timezone,
-        now=NOW,
-    )
+    busy = first_decision(Outcome.BUSY)
     assert await store.finish_attempt(attempt.id, Outcome.BUSY, busy, NOW)
-    answered = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.ANSWERED,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone=contact.timezone,
-        now=NOW,
-    )
+    answered = first_decision(Outcome.ANSWERED)
     assert not await store.finish_attempt(attempt.id, Outcome.ANSWERED, answered, NOW)
     after = await store.get_contact(contact.id)
     assert after.state is ContactState.RETRY
@@ -222,16 +210,7 @@ async def test_dnc_add_stops_contacts_and_remove(store: SqlStore) -> None:
     assert await store.dnc_add(["+4741000001"], "law", NOW) == 0
     assert await store.dnc_contains("+4741000002")
     assert await store.claim_due(cid, 5, NOW, "me", LEASE) == []
-    spec = CampaignSpec(name="x")
-    decision = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.NO_ANSWER,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone="Europe/Oslo",
-        now=NOW,
-    )
+    decision = first_decision(Outcome.NO_ANSWER)
     assert await store.finish_attempt(attempt.id, Outcome.NO_ANSWER, decision, NOW)
     assert (await store.get_contact(calling.id)).state is ContactState.DNC
     assert await store.dnc_remove(["+4741000002"]) == 1
@@ -320,16 +299,7 @@ async def test_callback_delivery_reserves_claims_and_closes(
     assert calling.state is ContactState.DIALING
     with pytest.raises(Conflict):
         await store.start_callback_attempt(taken, agent, "me", due, LEASE)
-    spec = CampaignSpec(name="x")
-    answered = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.ANSWERED,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone="Europe/Oslo",
-        now=due,
-    )
+    answered = first_decision(Outcome.ANSWERED, now=due)
     assert await store.finish_attempt(attempt.id, Outcome.ANSWERED, answered, due)
     assert await store.open_due_callbacks() == []
     assert (await store.get_contact(contact.id)).state is ContactState.COMPLETED
@@ -382,16 +352,7 @@ async def test_failed_callback_delivery_stays_due(store: SqlStore, engine: Async
     await book_callback(engine, contact.id, cid, NOW, owner=1)
     (taken,) = await store.take_due_callbacks(NOW)
     _, attempt = await store.start_callback_attempt(taken, taken.booked_by, "me", NOW, LEASE)
-    spec = CampaignSpec(name="x")
-    failed = decide(
-        attempts=0,
-        dials=0,
-        outcome=Outcome.FAILED_SYSTEM,
-        rules=spec.retry,
-        hours=spec.hours,
-        timezone="Europe/Oslo",
-        now=NOW,
-    )
+    failed = first_decision(Outcome.FAILED_SYSTEM)
     assert await store.finish_attempt(attempt.id, Outcome.FAILED_SYSTEM, failed, NOW)
     assert [c.id for c in await store.open_due_callbacks()] == [taken.id]
     after = await store.get_contact(contact.id)

@@ -16,7 +16,7 @@ from dialer.agents import AgentStatus
 from dialer.callbacks import Decision, Route, route
 from dialer.testing import CallModel, VirtualTimeLoop
 from tests.campaigns.test_store import book_callback
-from tests.dialer.harness import START, Floor, make_floor, run_virtual
+from tests.dialer.harness import START, Floor, counted, make_floor, run_virtual
 
 ANSWERS = CallModel(human=1.0, machine=0, busy=0, congestion=0, invalid=0, mean_talk=60)
 DUE = START + timedelta(minutes=10)
@@ -28,8 +28,7 @@ async def callback_floor(
 ) -> tuple[Floor, int]:
     """A running campaign whose one contact has a callback booked for DUE."""
     floor = await make_floor(loop, tmp_path, contacts=1, model=model)
-    loop.in_flight += 1
-    try:
+    with counted(loop):
         async with floor.raw.engine.begin() as conn:
             for agent_id in (OWNER, OTHER):
                 await conn.execute(
@@ -38,8 +37,6 @@ async def callback_floor(
                     )
                 )
         callback_id = await book_callback(floor.raw.engine, 1, floor.campaign_id, DUE, owner)
-    finally:
-        loop.in_flight -= 1
     return floor, callback_id
 
 
@@ -59,8 +56,9 @@ def run(tmp_path: Path, owner: int | None, script: Callable[[Floor], object], **
 
 
 async def first_attempt_start(floor: Floor) -> timedelta:
-    async with floor.raw.engine.connect() as conn:
-        started = await conn.scalar(sa.select(sa.func.min(t.attempts.c.started_at)))
+    with counted(floor.loop):
+        async with floor.raw.engine.connect() as conn:
+            started = await conn.scalar(sa.select(sa.func.min(t.attempts.c.started_at)))
     assert started is not None
     return started.replace(tzinfo=START.tzinfo) - DUE
 
@@ -75,9 +73,7 @@ def test_owner_free_at_due_time_gets_it_with_the_comment(tmp_path: Path) -> None
         (_, _, callback), *_ = floor.agents.connected
         assert callback is not None and callback.comment == "call after lunch"
         assert [c.owner_id for c in floor.agents.callbacks_due] == [OWNER]
-        floor.loop.in_flight += 1
         assert await first_attempt_start(floor) < timedelta(seconds=1)
-        floor.loop.in_flight -= 1
 
     run(tmp_path, OWNER, script)
 
@@ -93,9 +89,7 @@ def test_owner_busy_waits_for_the_owner_within_the_reservation(tmp_path: Path) -
         floor.roster.ready(OWNER, floor.now())
         await floor.sleep(60)
         assert delivered_to(floor) == [OWNER]
-        floor.loop.in_flight += 1
         waited = await first_attempt_start(floor)
-        floor.loop.in_flight -= 1
         assert timedelta(minutes=5) <= waited < timedelta(minutes=6)
 
     run(tmp_path, OWNER, script)
@@ -111,9 +105,7 @@ def test_owner_busy_past_the_reservation_goes_to_another_agent(tmp_path: Path) -
         assert delivered_to(floor) == [], "reserved for the owner for 20 minutes"
         await floor.sleep(2 * 60)
         assert delivered_to(floor) == [OTHER]
-        floor.loop.in_flight += 1
         waited = await first_attempt_start(floor)
-        floor.loop.in_flight -= 1
         assert timedelta(minutes=20) <= waited < timedelta(minutes=21)
 
     run(tmp_path, OWNER, script)
@@ -149,9 +141,7 @@ def test_callback_listed_until_due_and_not_dialled_early(tmp_path: Path) -> None
         floor.login(OWNER, OTHER)
         await floor.sleep(9 * 60)
         assert floor.pbx.originates == []
-        floor.loop.in_flight += 1
-        contact = await floor.raw.get_contact(1)
-        floor.loop.in_flight -= 1
+        contact = await floor.store.get_contact(1)
         assert contact.state is ContactState.CALLBACK
 
     run(tmp_path, OWNER, script)
@@ -164,10 +154,8 @@ def test_unanswered_callback_closes_and_follows_the_retry_rules(tmp_path: Path) 
     async def script(floor: Floor) -> None:
         floor.login(OWNER)
         await floor.sleep(11 * 60)
-        floor.loop.in_flight += 1
-        contact = await floor.raw.get_contact(1)
-        open_due = await floor.raw.open_due_callbacks()
-        floor.loop.in_flight -= 1
+        contact = await floor.store.get_contact(1)
+        open_due = await floor.store.open_due_callbacks()
         assert contact.state is ContactState.RETRY and contact.last_outcome is Outcome.BUSY
         assert open_due == []
 
@@ -184,9 +172,7 @@ def test_owner_who_does_not_pick_up_is_paused_and_the_callback_stays_due(tmp_pat
         await floor.sleep(11 * 60)
         seat = floor.roster.get(OWNER)
         assert seat is not None and seat.status is AgentStatus.PAUSED
-        floor.loop.in_flight += 1
-        (due,) = await floor.raw.open_due_callbacks()
-        floor.loop.in_flight -= 1
+        (due,) = await floor.store.open_due_callbacks()
         assert due.state is CallbackState.DUE
         assert floor.agents.outcomes == {Outcome.FAILED_SYSTEM: 1}
 
