@@ -307,6 +307,7 @@ class Engine:
                 log.exception("campaign_list_failed")
                 campaigns = list(self._campaigns.values())
             running = {c.id: c for c in campaigns if c.state is CampaignState.RUNNING}
+            was_running = set(self.running_campaigns())
             self._campaigns = {c.id: c for c in campaigns}
             for campaign_id in running:
                 task = self._runners.get(campaign_id)
@@ -319,7 +320,8 @@ class Engine:
             for campaign_id, wake in self._wakes.items():
                 if campaign_id not in running:
                     wake.set()  # its runner sees the state and ends
-            self._callbacks_wake.set()
+            if set(running) != was_running:
+                self._callbacks_wake.set()  # callbacks of a resumed campaign may go now
             await _wait(self._supervise_wake, self._config.max_idle)
 
     async def _run_campaign(self, campaign_id: int) -> None:
