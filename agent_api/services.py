@@ -162,8 +162,7 @@ class Interactions:
         phone: str,
         direction: Direction = Direction.OUTBOUND,
         *,
-        contact_id: int | None = None,
-        campaign_id: int | None = None,
+        contact: Contact | None = None,
         attempt_id: int | None = None,
         callback: Callback | None = None,
     ) -> Interaction:
@@ -176,11 +175,10 @@ class Interactions:
             direction,
             phone,
             self._clock(),
-            contact_id=contact_id,
-            campaign_id=campaign_id,
+            contact_id=contact.id if contact else None,
+            campaign_id=contact.campaign_id if contact else None,
             attempt_id=attempt_id,
         )
-        contact = await self._contact(contact_id)
         self._events.call_offered(
             interaction, dict(contact.attributes) if contact else None, callback
         )
@@ -189,11 +187,13 @@ class Interactions:
 
     async def end_interaction(self, interaction_id: int) -> Interaction:
         """The call ended: start the wrap-up countdown (the campaign's, or the inbound one)."""
-        interaction = await self._store.get_interaction(interaction_id)
+        return await self._end(await self._store.get_interaction(interaction_id))
+
+    async def _end(self, interaction: Interaction) -> Interaction:
         settings = await self._wrapup_settings(interaction)
         now = self._clock()
         ended = await self._store.end_interaction(
-            interaction_id,
+            interaction.id,
             now,
             rules.wrapup_deadline(now, settings),
             settings.forced_registration if settings else False,
@@ -250,16 +250,46 @@ class Interactions:
     async def mine(self, user: User, limit: int = 50) -> list[Interaction]:
         return await self._store.list_interactions(user.id, limit)
 
+    async def take(
+        self,
+        user: User,
+        phone: str,
+        direction: Direction,
+        contact_id: int | None = None,
+        campaign_id: int | None = None,
+    ) -> Interaction:
+        """A call the agent takes by hand (inbound, or a manual or preview dial)."""
+        if (contact_id is None) != (campaign_id is None):
+            raise Invalid(
+                "contact_id: give both contact_id and campaign_id, or neither", field="contact_id"
+            )
+        contact = None
+        if contact_id is not None:
+            try:
+                contact = await self._campaigns.get_contact(contact_id)
+            except NotFound:
+                raise Invalid(f"contact_id: no contact {contact_id}", field="contact_id") from None
+            if contact.campaign_id != campaign_id:
+                raise Invalid(
+                    "campaign_id: the contact is not in this campaign", field="campaign_id"
+                )
+        return await self.start_interaction(user.id, phone, direction, contact=contact)
+
+    async def end(self, user: User, interaction_id: int) -> Interaction:
+        """The agent ends a call it recorded."""
+        return await self._end(await self._owned(user, interaction_id))
+
     async def view(self, user: User, interaction_id: int) -> InteractionView:
         interaction = await self._owned(user, interaction_id)
-        categories = rules.offered_categories(await self._store.list_categories(), interaction)
-        topics = await self._store.list_topics([c.id for c in categories])
+        all_categories, all_topics = await self._store.catalogue()
+        categories = rules.offered_categories(all_categories, interaction)
+        offered = {c.id for c in categories}
         return InteractionView(
             interaction,
             rules.wrapup_timer(interaction, self._clock()),
             await self._contact(interaction.contact_id),
             categories,
-            [t for t in topics if t.active],
+            [t for t in all_topics if t.active and t.category_id in offered],
             await self._store.get_registration(interaction.id),
         )
 
@@ -388,7 +418,7 @@ class Interactions:
         return await self._store.create_topic(category_id, name, script)
 
     async def catalogue(self) -> tuple[list[Category], list[Topic]]:
-        return await self._store.list_categories(), await self._store.list_topics()
+        return await self._store.catalogue()
 
     async def end_reasons(self) -> list[EndReason]:
         return await self._store.list_end_reasons()

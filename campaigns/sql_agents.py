@@ -163,12 +163,6 @@ class SqlAgentStore:
 
         return await self._tx(work)
 
-    async def list_categories(self) -> list[Category]:
-        c = t.wrapup_categories.c
-        return [
-            _category(r) for r in await self._rows(sa.select(t.wrapup_categories).order_by(c.id))
-        ]
-
     async def create_topic(self, category_id: int, name: str, script: str) -> Topic:
         async def work(conn: AsyncConnection) -> Topic:
             row = (
@@ -189,11 +183,22 @@ class SqlAgentStore:
         except IntegrityError:
             raise Clash(f"name: the category has a topic {name!r} already", field="name") from None
 
-    async def list_topics(self, category_ids: Sequence[int] | None = None) -> list[Topic]:
-        q = sa.select(t.wrapup_topics).order_by(t.wrapup_topics.c.id)
-        if category_ids is not None:
-            q = q.where(t.wrapup_topics.c.category_id.in_(list(category_ids)))
-        return [_topic(r) for r in await self._rows(q)]
+    async def catalogue(self) -> tuple[list[Category], list[Topic]]:
+        """Every category and every topic, in one query (agents read it with each call)."""
+        cat, tp = t.wrapup_categories, t.wrapup_topics
+        rows = await self._rows(
+            sa.select(cat, *[col.label(f"topic_{col.name}") for col in tp.c])
+            .outerjoin(tp, tp.c.category_id == cat.c.id)
+            .order_by(cat.c.id, tp.c.id)
+        )
+        categories = list({r.id: _category(r) for r in rows}.values())
+        topics = [
+            Topic(r.topic_id, r.id, r.topic_name, r.topic_script, r.topic_active)
+            for r in rows
+            if r.topic_id is not None
+        ]
+        topics.sort(key=lambda topic: topic.id)
+        return categories, topics
 
     async def topics_with_categories(
         self, topic_ids: Sequence[int]

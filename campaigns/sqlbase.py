@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from campaigns.sqlite_driver import connector
 from campaigns.wrapup import Callback, CallbackState
 
 log = structlog.get_logger()
@@ -34,7 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """
     if url.startswith("sqlite"):
         options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, **kwargs}
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_async_engine(url, async_creator=connector(url, timeout=30), **options)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: Any, _: Any) -> None:

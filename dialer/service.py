@@ -162,8 +162,7 @@ class ServiceEvents:
             agent_id,
             contact.phone,
             Direction.OUTBOUND,
-            contact_id=contact.id,
-            campaign_id=campaign.id,
+            contact=contact,
             attempt_id=attempt_id,
             callback=callback,
         )

@@ -15,8 +15,6 @@ from agent_api.schemas import (
     RegistrationIn,
     RegistrationOut,
 )
-from campaigns.agents import Invalid
-from campaigns.store import NotFound
 from campaigns.wrapup import CallbackRequest, EndReasonChoice, RegistrationDraft
 
 router = APIRouter(tags=["interactions"])
@@ -32,23 +30,8 @@ async def my_interactions(svc: Svc, me: Me, limit: int = 50) -> list[Interaction
 @router.post("/agents/me/interactions", response_model=InteractionOut, status_code=201)
 async def take_interaction(body: InteractionIn, svc: Svc, me: Me) -> InteractionOut:
     """Record a call the agent takes by hand (inbound, or a manual/preview dial)."""
-    if (body.contact_id is None) != (body.campaign_id is None):
-        raise Invalid(
-            "contact_id: give both contact_id and campaign_id, or neither", field="contact_id"
-        )
-    if body.contact_id is not None:
-        try:
-            contact = await svc.campaigns.get_contact(body.contact_id)
-        except NotFound:
-            raise Invalid(f"contact_id: no contact {body.contact_id}", field="contact_id") from None
-        if contact.campaign_id != body.campaign_id:
-            raise Invalid("campaign_id: the contact is not in this campaign", field="campaign_id")
-    interaction = await svc.interactions.start_interaction(
-        me.id,
-        body.phone,
-        body.direction,
-        contact_id=body.contact_id,
-        campaign_id=body.campaign_id,
+    interaction = await svc.interactions.take(
+        me, body.phone, body.direction, body.contact_id, body.campaign_id
     )
     return interaction_out(interaction, svc.clock())
 
@@ -68,9 +51,7 @@ async def get_interaction(interaction_id: int, svc: Svc, me: Me) -> InteractionD
 @router.post("/interactions/{interaction_id}/end", response_model=InteractionOut)
 async def end_interaction(interaction_id: int, svc: Svc, me: Me) -> InteractionOut:
     """End a call the agent recorded; the wrap-up countdown starts."""
-    await svc.interactions.view(me, interaction_id)
-    ended = await svc.interactions.end_interaction(interaction_id)
-    return interaction_out(ended, svc.clock())
+    return interaction_out(await svc.interactions.end(me, interaction_id), svc.clock())
 
 
 @router.post("/interactions/{interaction_id}/extend", response_model=InteractionOut)

@@ -73,8 +73,9 @@ async def test_sse_delivers_offer_and_countdown_then_unsubscribes(
         assert api.hub.subscribers == 1
         other = await api.services.users.authenticate(api.other["Authorization"][7:])
         await api.services.interactions.start_interaction(other.id, "+4799", Direction.INBOUND)
+        contact = await api.services.campaigns.get_contact(api.contact_id)
         interaction = await api.services.interactions.start_interaction(
-            api.agent_id, "+4741000001", contact_id=api.contact_id, campaign_id=api.campaign_id
+            api.agent_id, "+4741000001", contact=contact
         )
         await api.services.interactions.end_interaction(interaction.id)
         (offered, countdown) = await read_events(lines, 2)

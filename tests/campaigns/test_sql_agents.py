@@ -70,8 +70,9 @@ async def world(engine: AsyncEngine) -> World:
 
 
 async def dialer_call(w: World) -> int:
+    contact = await w.store.get_contact(w.contact_id)
     interaction = await w.services.interactions.start_interaction(
-        w.agent.id, "+4741000001", contact_id=w.contact_id, campaign_id=w.campaign_id
+        w.agent.id, "+4741000001", contact=contact
     )
     await w.services.interactions.end_interaction(interaction.id)
     return interaction.id
