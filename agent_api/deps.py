@@ -14,12 +14,16 @@ from campaigns.agents import Unauthorized, User, require_manager
 _bearer = HTTPBearer(auto_error=False, description="The token printed by `ringback user add`")
 
 
-def get_services(request: Request) -> Services:
+# Async on purpose: FastAPI runs a plain-def dependency in a worker thread, a thread hop
+# on every request.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_hub(request: Request) -> AgentHub:
+async def get_hub(request: Request) -> AgentHub:
     hub: AgentHub = request.app.state.hub
     return hub
 
@@ -30,7 +34,8 @@ async def current_user(
 ) -> User:
     if credentials is None:
         raise Unauthorized("a bearer token is needed (Authorization: Bearer <token>)")
-    return await get_services(request).users.authenticate(credentials.credentials)
+    services: Services = request.app.state.services
+    return await services.users.authenticate(credentials.credentials)
 
 
 async def manager(user: Annotated[User, Depends(current_user)]) -> User:

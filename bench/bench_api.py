@@ -171,6 +171,15 @@ async def agent_loop(
         await call("GET /agents/me/callbacks", "GET", "/agents/me/callbacks")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` and all its threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -212,6 +221,8 @@ async def main() -> None:
                 samples: dict[str, list[float]] = defaultdict(list)
                 errors: dict[str, int] = defaultdict(int)
                 pacer = Pacer(args.rate)
+                cpu_before = cpu_seconds(server.pid)
+                client_before = time.process_time()
                 started = time.perf_counter()
                 stop = started + args.seconds
                 async with asyncio.timeout(args.seconds + 30), asyncio.TaskGroup() as group:
@@ -230,6 +241,8 @@ async def main() -> None:
                             )
                         )
                 elapsed = time.perf_counter() - started
+                cpu_after = cpu_seconds(server.pid)
+                client_cpu = time.process_time() - client_before
         finally:
             server.terminate()
             async with asyncio.timeout(10):
@@ -251,6 +264,13 @@ async def main() -> None:
         f"{'all':40} {total:6d} {sum(errors.values()):4d} {total / elapsed:7.1f} "
         f"{statistics.median(everything):7.2f} {pct(everything, 0.99):7.2f}"
     )
+    if cpu_before is not None and cpu_after is not None:
+        busy = cpu_after - cpu_before
+        print(
+            f"\nserver CPU: {busy * 1000 / total:.2f} ms per request, "
+            f"{busy / elapsed:.0%} of one core"
+        )
+    print(f"load generator CPU: {client_cpu / elapsed:.0%} of one core")
     registration = samples["POST /interactions/{id}/registration"]
     verdict = "met" if pct(registration, 0.99) < 25 else "MISSED"
     print(f"\nregistration p99 {pct(registration, 0.99):.2f} ms: target (< 25 ms) {verdict}")

@@ -1,62 +1,100 @@
-"""aiosqlite with fewer trips to its thread.
+"""aiosqlite, with statements run on the event loop unless they would wait.
 
 aiosqlite runs every call on its connection's thread and wakes the event loop with each
-result: creating a cursor, executing, fetching the rows, closing the cursor, and the
-rollback SQLAlchemy's pool issues on every check-in. A one-row read costs six such trips,
-more than the read itself. Here only what can wait on the database file goes to the
-thread: executing a statement (it may wait for another process's write lock, or read
-pages from disk), committing (a WAL checkpoint fsyncs) and a real rollback. Cursors are
-made and closed, already stepped rows fetched, and a rollback with no transaction open
-(a no-op in SQLite) done on the caller's thread.
+result: creating a cursor, executing, fetching the rows, closing the cursor, committing,
+and the rollback SQLAlchemy's pool issues on every check-in. Under load each of those
+trips waits for its turn in the loop, and all that time the service's one SQLite
+connection is held: requests queue behind trips, not behind work (the agent API served
+90 requests/s at 45 % of a core that way). SQLite's own work for our statements takes
+microseconds, so here statements run on the loop's thread, with no busy timeout. Only
+what can wait goes to aiosqlite's thread:
 
-The connection is still used by one task at a time (the pool hands it to one checkout),
-so the two threads never use it at once, save one case: a statement left running in the
-thread by a cancelled task. SQLite's serialized mode makes the other thread wait for it.
+- a statement SQLite refused as busy (another process holds the write lock, such as a
+  CLI import): it is run again there, waiting up to the connection's timeout;
+- commits, which may run a WAL checkpoint and its fsync;
+- statements run under :func:`offloaded`: the long ones (statistics, bulk imports).
+
+The connection is used by one task at a time (the pool hands it to one checkout), so the
+two threads never use it at once, save when a cancelled task leaves a commit running in
+the thread; SQLite's serialized mode then makes the loop wait for it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
 from sqlalchemy.engine import make_url
 
-# Calls on a cursor that only touch rows SQLite has already produced, or free the cursor.
-_CURSOR_INLINE = frozenset({"fetchone", "fetchmany", "fetchall", "close"})
+_offloaded: ContextVar[bool] = ContextVar("ringback_sqlite_offloaded", default=False)
+
+
+@contextmanager
+def offloaded() -> Iterator[None]:
+    """Statements in this block run on the connection's thread: for long ones."""
+    token = _offloaded.set(True)
+    try:
+        yield
+    finally:
+        _offloaded.reset(token)
 
 
 class _Connection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection], timeout: float) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._timeout_ms = int(timeout * 1000)
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._connection is not None and self._running and _inline(fn, self._connection):
+        connection = self._connection
+        if connection is None or not self._running:
+            return await self._in_thread(fn, *args, **kwargs)  # aiosqlite raises "closed"
+        if _offloaded.get() or (getattr(fn, "__name__", "") == "commit"):
+            return await self._in_thread(self._waiting, connection, fn, args, kwargs)
+        try:
             return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+        # Refused before doing anything: waiting for the lock is safe in the thread.
+        return await self._in_thread(self._waiting, connection, fn, args, kwargs)
+
+    def _waiting(
+        self,
+        connection: sqlite3.Connection,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        connection.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connection.execute("PRAGMA busy_timeout = 0")
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # aiosqlite leaves _execute unannotated.
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
 
-def _inline(fn: Callable[..., Any], connection: sqlite3.Connection) -> bool:
-    owner = getattr(fn, "__self__", None)
-    name = getattr(fn, "__name__", "")
-    if isinstance(owner, sqlite3.Cursor):
-        return name in _CURSOR_INLINE
-    if owner is connection:
-        return name == "cursor" or (name == "rollback" and not connection.in_transaction)
-    return False
-
-
 def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:
-    """An ``async_creator`` for SQLAlchemy's aiosqlite dialect, for ``url``'s database."""
+    """An ``async_creator`` for SQLAlchemy's aiosqlite dialect, for ``url``'s database.
+
+    ``timeout``: how long a statement waits for another process's lock (in the thread).
+    """
     parsed = make_url(url)
     database = parsed.database or ":memory:"
     uri = parsed.query.get("uri") in ("true", "1")
 
     def create() -> aiosqlite.Connection:
-        # check_same_thread off: statements run on aiosqlite's thread, the rest here.
         def connect() -> sqlite3.Connection:
-            return sqlite3.connect(database, timeout=timeout, check_same_thread=False, uri=uri)
+            # No busy wait on the loop; check_same_thread off: both threads use it.
+            return sqlite3.connect(database, timeout=0, check_same_thread=False, uri=uri)
 
-        connection = _Connection(connect, iter_chunk_size=64)
+        connection = _Connection(connect, timeout)
         connection._thread.daemon = True  # as SQLAlchemy does for its own aiosqlite connections
         return connection
 

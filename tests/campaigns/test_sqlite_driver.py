@@ -1,0 +1,103 @@
+"""The SQLite driver: statements on the loop's thread, waits and commits on aiosqlite's."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from campaigns.sqlbase import make_engine
+from campaigns.sqlite_driver import offloaded
+
+Trace = list[tuple[str, bool]]
+
+
+@pytest.fixture
+async def traced(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Trace]]:
+    """An engine on a file with a table, recording each statement and whether it ran on
+    the loop's thread."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    loop_thread = threading.get_ident()
+    trace: Trace = []
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        await raw.set_trace_callback(
+            lambda sql: trace.append((sql.split()[0].upper(), threading.get_ident() == loop_thread))
+        )
+    yield engine, trace
+    await engine.dispose()
+
+
+async def test_reads_and_writes_run_on_the_loop_thread_and_commits_do_not(
+    traced: tuple[AsyncEngine, Trace],
+) -> None:
+    """A statement costs no thread trip; the commit (a possible checkpoint fsync) does."""
+    engine, trace = traced
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 1
+    ran = [(sql, here) for sql, here in trace if not sql.startswith("PRAGMA")]
+    assert ran == [("BEGIN", True), ("INSERT", True), ("SELECT", True), ("COMMIT", False)]
+
+
+async def test_offloaded_statements_run_in_the_thread(traced: tuple[AsyncEngine, Trace]) -> None:
+    """Long statements can be sent to the connection's thread."""
+    engine, trace = traced
+    with offloaded():
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT count(*) FROM t"))
+    assert ("SELECT", False) in trace and ("SELECT", True) not in trace
+
+
+async def test_a_locked_database_is_waited_for_in_the_thread(
+    traced: tuple[AsyncEngine, Trace], tmp_path: Path
+) -> None:
+    """Another process's write lock: the write waits off the loop, then succeeds."""
+    engine, trace = traced
+    other = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (7)")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    ticker = asyncio.create_task(tick())
+    releaser = asyncio.create_task(release())
+    async with asyncio.timeout(10):
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO t VALUES (8)"))
+    ticker.cancel()
+    await releaser
+    other.close()
+    assert ticks >= 10, "the event loop was blocked while waiting for the lock"
+    assert ("INSERT", False) in trace
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT x FROM t ORDER BY x"))).scalars().all()
+    assert rows == [7, 8]
+
+
+async def test_errors_other_than_busy_are_raised_at_once(
+    traced: tuple[AsyncEngine, Trace],
+) -> None:
+    """A bad statement fails on the spot, not after a wait."""
+    engine, _ = traced
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT * FROM missing"))
