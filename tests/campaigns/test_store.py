@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,7 +17,7 @@ from campaigns.retry import Decision, decide
 from campaigns.spec import CampaignSpec
 from campaigns.sqlstore import SqlStore
 from campaigns.store import Conflict, NotFound
-from tests.conftest import NOW
+from tests.conftest import NOW, PG_URL
 
 LEASE = NOW + timedelta(minutes=5)
 
@@ -357,3 +358,33 @@ async def test_failed_callback_delivery_stays_due(store: SqlStore, engine: Async
     assert [c.id for c in await store.open_due_callbacks()] == [taken.id]
     after = await store.get_contact(contact.id)
     assert (after.state, after.due_at, after.attempts) == (ContactState.CALLBACK, None, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_claim_survives_a_lost_connection(engine: AsyncEngine) -> None:
+    """A claim on a pooled connection the server has dropped is retried on a fresh one."""
+    store = SqlStore(engine)
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(3)), NOW)
+    assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
+    async with engine.connect() as conn:
+        pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+    killer = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+    async with asyncio.timeout(10):
+        assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
+    assert len(await store.claim_due(cid, 5, NOW, "me", LEASE)) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_claim_relaxes_durability_for_itself_only(engine: AsyncEngine) -> None:
+    """The claim's asynchronous commit does not carry over to the connection's next work."""
+    store = SqlStore(engine)
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(2)), NOW)
+    assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
+    async with engine.connect() as conn:
+        assert await conn.scalar(sa.text("SHOW synchronous_commit")) == "on"
