@@ -45,6 +45,53 @@ T = TypeVar("T")
 _TRIES = 4
 _UNTOUCHABLE = (ContactState.DNC.value, ContactState.INVALID.value)
 
+# The statements of an agent's every call, built once: SQLAlchemy builds and keys a new
+# statement object on each use otherwise, which cost more than SQLite's work on them.
+_i, _r, _rt, _cb = t.interactions.c, t.registrations.c, t.registration_topics.c, t.callbacks.c
+_GET_INTERACTION = sa.select(t.interactions).where(_i.id == sa.bindparam("b_id"))
+_CREATE_INTERACTION = sa.insert(t.interactions).returning(*t.interactions.c)
+_END_INTERACTION = (
+    sa.update(t.interactions)
+    .where(_i.id == sa.bindparam("b_id"), _i.ended_at.is_(None))
+    .values(
+        ended_at=sa.bindparam("b_ended_at", type_=t.UtcDateTime()),
+        # A registration made during the call leaves no countdown to run.
+        wrapup_deadline=sa.case(
+            (_i.wrapped_up_at.is_(None), sa.bindparam("b_deadline", type_=t.UtcDateTime())),
+            else_=sa.null(),
+        ),
+        registration_required=sa.bindparam("b_required", type_=sa.Boolean()),
+    )
+    .returning(*t.interactions.c)
+)
+_GET_REGISTRATION = (
+    sa.select(t.registrations, _rt.topic_id.label("topic_id"))
+    .outerjoin(t.registration_topics, _rt.registration_id == _r.id)
+    .where(_r.interaction_id == sa.bindparam("b_id"))
+    .order_by(_rt.topic_id)
+)
+_TOPICS_WITH_CATEGORIES = (
+    sa.select(t.wrapup_topics, *[col.label(f"cat_{col.name}") for col in t.wrapup_categories.c])
+    .join(t.wrapup_categories, t.wrapup_categories.c.id == t.wrapup_topics.c.category_id)
+    .where(t.wrapup_topics.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+)
+_CATALOGUE = (
+    sa.select(t.wrapup_categories, *[col.label(f"topic_{col.name}") for col in t.wrapup_topics.c])
+    .outerjoin(t.wrapup_topics, t.wrapup_topics.c.category_id == t.wrapup_categories.c.id)
+    .order_by(t.wrapup_categories.c.id, t.wrapup_topics.c.id)
+)
+_WRAP_UP = sa.update(t.interactions).where(
+    _i.id == sa.bindparam("b_id"), _i.wrapped_up_at.is_(None)
+)
+_INSERT_REGISTRATION = sa.insert(t.registrations).returning(*t.registrations.c)
+_INSERT_REGISTRATION_TOPIC = sa.insert(t.registration_topics)
+_INSERT_CALLBACK = sa.insert(t.callbacks).returning(*t.callbacks.c)
+_SCHEDULED_CALLBACKS = (
+    sa.select(t.callbacks)
+    .where(_cb.owner_id == sa.bindparam("b_owner"), _cb.state == CallbackState.BOOKED.value)
+    .order_by(_cb.due_at, _cb.id)
+)
+
 
 class SqlAgentStore:
     """Agent-side persistence over SQLAlchemy. It does not own ``engine``."""
@@ -56,12 +103,16 @@ class SqlAgentStore:
     async def _tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         return await transaction(self._engine, work)
 
-    async def _rows(self, query: sa.Executable) -> list[sa.Row[Any]]:
+    async def _rows(
+        self, query: sa.Executable, params: dict[str, Any] | None = None
+    ) -> list[sa.Row[Any]]:
         async with self._engine.connect() as conn:
-            return list(await conn.execute(query))
+            return list(await conn.execute(query, params))
 
-    async def _one(self, query: sa.Executable, missing: str) -> sa.Row[Any]:
-        rows = await self._rows(query)
+    async def _one(
+        self, query: sa.Executable, missing: str, params: dict[str, Any] | None = None
+    ) -> sa.Row[Any]:
+        rows = await self._rows(query, params)
         if not rows:
             raise Unknown(missing)
         return rows[0]
@@ -185,12 +236,7 @@ class SqlAgentStore:
 
     async def catalogue(self) -> tuple[list[Category], list[Topic]]:
         """Every category and every topic, in one query (agents read it with each call)."""
-        cat, tp = t.wrapup_categories, t.wrapup_topics
-        rows = await self._rows(
-            sa.select(cat, *[col.label(f"topic_{col.name}") for col in tp.c])
-            .outerjoin(tp, tp.c.category_id == cat.c.id)
-            .order_by(cat.c.id, tp.c.id)
-        )
+        rows = await self._rows(_CATALOGUE)
         categories = list({r.id: _category(r) for r in rows}.values())
         topics = [
             Topic(r.topic_id, r.id, r.topic_name, r.topic_script, r.topic_active)
@@ -205,12 +251,7 @@ class SqlAgentStore:
     ) -> tuple[dict[int, Topic], dict[int, Category]]:
         if not topic_ids:
             return {}, {}
-        tp, cat = t.wrapup_topics, t.wrapup_categories
-        rows = await self._rows(
-            sa.select(tp, *[col.label(f"cat_{col.name}") for col in cat.c])
-            .join(cat, cat.c.id == tp.c.category_id)
-            .where(tp.c.id.in_(list(topic_ids)))
-        )
+        rows = await self._rows(_TOPICS_WITH_CATEGORIES, {"b_ids": list(topic_ids)})
         topics = {r.id: _topic(r) for r in rows}
         categories = {
             r.cat_id: Category(
@@ -290,33 +331,27 @@ class SqlAgentStore:
         campaign_id: int | None = None,
         attempt_id: int | None = None,
     ) -> Interaction:
+        values = {
+            "agent_id": agent_id,
+            "direction": direction.value,
+            "phone": phone,
+            "contact_id": contact_id,
+            "campaign_id": campaign_id,
+            "attempt_id": attempt_id,
+            "started_at": now,
+            "wrapup_extended": False,
+            "registration_required": False,
+        }
+
         async def work(conn: AsyncConnection) -> Interaction:
-            row = (
-                await conn.execute(
-                    sa.insert(t.interactions)
-                    .values(
-                        agent_id=agent_id,
-                        direction=direction.value,
-                        phone=phone,
-                        contact_id=contact_id,
-                        campaign_id=campaign_id,
-                        attempt_id=attempt_id,
-                        started_at=now,
-                        wrapup_extended=False,
-                        registration_required=False,
-                    )
-                    .returning(*t.interactions.c)
-                )
-            ).one()
-            return _interaction(row)
+            return _interaction((await conn.execute(_CREATE_INTERACTION, values)).one())
 
         return await self._tx(work)
 
     async def get_interaction(self, interaction_id: int) -> Interaction:
         return _interaction(
             await self._one(
-                sa.select(t.interactions).where(t.interactions.c.id == interaction_id),
-                f"no interaction {interaction_id}",
+                _GET_INTERACTION, f"no interaction {interaction_id}", {"b_id": interaction_id}
             )
         )
 
@@ -335,31 +370,15 @@ class SqlAgentStore:
     async def end_interaction(
         self, interaction_id: int, ended_at: datetime, deadline: datetime | None, required: bool
     ) -> Interaction:
-        i = t.interactions.c
+        values = {
+            "b_id": interaction_id,
+            "b_ended_at": ended_at,
+            "b_deadline": deadline,
+            "b_required": required,
+        }
 
         async def work(conn: AsyncConnection) -> Interaction | None:
-            row = (
-                await conn.execute(
-                    sa.update(t.interactions)
-                    .where(i.id == interaction_id, i.ended_at.is_(None))
-                    .values(
-                        ended_at=ended_at,
-                        wrapup_deadline=(
-                            None
-                            if deadline is None
-                            else sa.case(
-                                (
-                                    i.wrapped_up_at.is_(None),
-                                    sa.literal(deadline, t.UtcDateTime()),
-                                ),
-                                else_=sa.null(),
-                            )
-                        ),
-                        registration_required=required,
-                    )
-                    .returning(*t.interactions.c)
-                )
-            ).one_or_none()
+            row = (await conn.execute(_END_INTERACTION, values)).one_or_none()
             return _interaction(row) if row is not None else None
 
         ended = await self._tx(work)
@@ -449,17 +468,17 @@ class SqlAgentStore:
         callback: NewCallback | None = None,
     ) -> tuple[Registration, Callback | None]:
         """Registration, topics, end reason, contact state and callback: all or nothing."""
-        i, c = t.interactions.c, t.contacts.c
+        c = t.contacts.c
+        values: dict[str, Any] = {
+            "b_id": interaction.id,
+            "wrapped_up_at": now,
+            "wrapup_deadline": None,
+        }
+        if end_reason is not None:
+            values.update(_end_reason_values(end_reason))
 
         async def work(conn: AsyncConnection) -> tuple[Registration, Callback | None]:
-            values: dict[str, Any] = {"wrapped_up_at": now, "wrapup_deadline": None}
-            if end_reason is not None:
-                values.update(_end_reason_values(end_reason))
-            marked = await conn.execute(
-                sa.update(t.interactions)
-                .where(i.id == interaction.id, i.wrapped_up_at.is_(None))
-                .values(**values)
-            )
+            marked = await conn.execute(_WRAP_UP, values)
             if marked.rowcount != 1:
                 raise Clash(
                     f"interaction {interaction.id} is already wrapped up",
@@ -467,22 +486,21 @@ class SqlAgentStore:
                 )
             row = (
                 await conn.execute(
-                    sa.insert(t.registrations)
-                    .values(
-                        interaction_id=interaction.id,
-                        agent_id=interaction.agent_id,
-                        campaign_id=interaction.campaign_id,
-                        comment=comment,
-                        feedback=feedback.value if feedback else None,
-                        automatic=automatic,
-                        created_at=now,
-                    )
-                    .returning(*t.registrations.c)
+                    _INSERT_REGISTRATION,
+                    {
+                        "interaction_id": interaction.id,
+                        "agent_id": interaction.agent_id,
+                        "campaign_id": interaction.campaign_id,
+                        "comment": comment,
+                        "feedback": feedback.value if feedback else None,
+                        "automatic": automatic,
+                        "created_at": now,
+                    },
                 )
             ).one()
             if topic_ids:
                 await conn.execute(
-                    sa.insert(t.registration_topics),
+                    _INSERT_REGISTRATION_TOPIC,
                     [{"registration_id": row.id, "topic_id": tid} for tid in topic_ids],
                 )
             if contact_change is not None:
@@ -503,18 +521,11 @@ class SqlAgentStore:
         return await self._tx(work)
 
     async def get_registration(self, interaction_id: int) -> Registration | None:
-        r = t.registrations.c
-        rows = await self._rows(
-            sa.select(t.registrations).where(r.interaction_id == interaction_id)
-        )
+        rows = await self._rows(_GET_REGISTRATION, {"b_id": interaction_id})
         if not rows:
             return None
-        topics = await self._rows(
-            sa.select(t.registration_topics.c.topic_id)
-            .where(t.registration_topics.c.registration_id == rows[0].id)
-            .order_by(t.registration_topics.c.topic_id)
-        )
-        return _registration(rows[0], tuple(x.topic_id for x in topics))
+        topics = tuple(row.topic_id for row in rows if row.topic_id is not None)
+        return _registration(rows[0], topics)
 
     async def registration_stats(self, query: StatsQuery) -> list[TopicCount]:
         r, rt, tp, cat = (
@@ -577,13 +588,9 @@ class SqlAgentStore:
         )
 
     async def scheduled_callbacks(self, owner_id: int) -> list[Callback]:
-        cb = t.callbacks.c
-        q = (
-            sa.select(t.callbacks)
-            .where(cb.owner_id == owner_id, cb.state == CallbackState.BOOKED.value)
-            .order_by(cb.due_at, cb.id)
-        )
-        return [callback_row(r) for r in await self._rows(q)]
+        return [
+            callback_row(r) for r in await self._rows(_SCHEDULED_CALLBACKS, {"b_owner": owner_id})
+        ]
 
     async def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]:
         cb = t.callbacks.c
@@ -768,25 +775,19 @@ class SqlAgentStore:
 
 
 async def _insert_callback(conn: AsyncConnection, cb: NewCallback, now: datetime) -> Callback:
-    row = (
-        await conn.execute(
-            sa.insert(t.callbacks)
-            .values(
-                contact_id=cb.contact_id,
-                campaign_id=cb.campaign_id,
-                booked_by=cb.booked_by,
-                owner_id=cb.owner_id,
-                due_at=cb.due_at,
-                comment=cb.comment,
-                state=CallbackState.BOOKED.value,
-                interaction_id=cb.interaction_id,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(*t.callbacks.c)
-        )
-    ).one()
-    return callback_row(row)
+    values = {
+        "contact_id": cb.contact_id,
+        "campaign_id": cb.campaign_id,
+        "booked_by": cb.booked_by,
+        "owner_id": cb.owner_id,
+        "due_at": cb.due_at,
+        "comment": cb.comment,
+        "state": CallbackState.BOOKED.value,
+        "interaction_id": cb.interaction_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return callback_row((await conn.execute(_INSERT_CALLBACK, values)).one())
 
 
 async def _log_case(

@@ -14,14 +14,15 @@ what can wait goes to aiosqlite's thread:
 - commits, which may run a WAL checkpoint and its fsync;
 - statements run under :func:`offloaded`: the long ones (statistics, bulk imports).
 
-The connection is used by one task at a time (the pool hands it to one checkout), so the
-two threads never use it at once, save when a cancelled task leaves a commit running in
-the thread; SQLite's serialized mode then makes the loop wait for it.
+The two threads never use the connection at once: the pool hands it to one task at a
+time, and whatever comes while a job of the thread is unfinished (a task cancelled during
+its commit, then the pool's rollback or close) queues behind that job in the thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,37 +48,54 @@ class _Connection(aiosqlite.Connection):
     def __init__(self, connector: Callable[[], sqlite3.Connection], timeout: float) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._timeout_ms = int(timeout * 1000)
+        self._thread_idle = threading.Event()
+        self._thread_idle.set()
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
-        if connection is None or not self._running:
-            return await self._in_thread(fn, *args, **kwargs)  # aiosqlite raises "closed"
-        if _offloaded.get() or (getattr(fn, "__name__", "") == "commit"):
-            return await self._in_thread(self._waiting, connection, fn, args, kwargs)
+        name = getattr(fn, "__name__", "")
+        if connection is None or not self._running or not self._thread_idle.is_set():
+            return await self._in_thread(fn, args, kwargs)
+        if name == "commit" or (name == "close" and getattr(fn, "__self__", None) is connection):
+            return await self._in_thread(fn, args, kwargs)
+        if _offloaded.get():
+            return await self._in_thread(fn, args, kwargs, wait=True)
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         # Refused before doing anything: waiting for the lock is safe in the thread.
-        return await self._in_thread(self._waiting, connection, fn, args, kwargs)
+        return await self._in_thread(fn, args, kwargs, wait=True)
 
-    def _waiting(
+    async def _in_thread(
         self,
-        connection: sqlite3.Connection,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        *,
+        wait: bool = False,
     ) -> Any:
-        connection.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            connection.execute("PRAGMA busy_timeout = 0")
+        """Run ``fn`` on aiosqlite's thread; with ``wait``, waiting up to the timeout for
+        another process's lock."""
+        # Set by the thread when the job is over, even if its caller was cancelled.
+        done = self._thread_idle = threading.Event()
+        connection = self._connection
 
-    async def _in_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def job() -> Any:
+            try:
+                if not wait or connection is None:
+                    return fn(*args, **kwargs)
+                connection.execute(f"PRAGMA busy_timeout = {self._timeout_ms}")
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    connection.execute("PRAGMA busy_timeout = 0")
+            finally:
+                done.set()
+
         # aiosqlite leaves _execute unannotated.
-        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return await super()._execute(job)  # type: ignore[no-untyped-call]
 
 
 def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns.sqlbase import make_engine
-from campaigns.sqlite_driver import offloaded
+from campaigns.sqlite_driver import connector, offloaded
 
 Trace = list[tuple[str, bool]]
 
@@ -101,3 +101,25 @@ async def test_errors_other_than_busy_are_raised_at_once(
     with pytest.raises(sa.exc.OperationalError, match="no such table"):
         async with engine.connect() as conn:
             await conn.execute(sa.text("SELECT * FROM missing"))
+
+
+async def test_closing_after_a_cancelled_statement_waits_for_it(tmp_path: Path) -> None:
+    """A close after a cancellation queues behind the statement still running in the
+    thread (closing under it crashed the process)."""
+    connection = await connector(f"sqlite:///{tmp_path / 'c.db'}", timeout=1)()
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) "
+        "SELECT count(*) FROM n"
+    )
+
+    async def long_read() -> None:
+        with offloaded():
+            await connection.execute(slow)
+
+    task = asyncio.create_task(long_read())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(30):
+        await connection.close()
