@@ -6,12 +6,15 @@ and the rollback SQLAlchemy's pool issues on every check-in. Under load each of 
 trips waits for its turn in the loop, and all that time the service's one SQLite
 connection is held: requests queue behind trips, not behind work (the agent API served
 90 requests/s at 45 % of a core that way). SQLite's own work for our statements takes
-microseconds, so here statements run on the loop's thread, with no busy timeout. Only
-what can wait goes to aiosqlite's thread:
+microseconds, so here statements and commits run on the loop's thread, with no busy
+timeout. A transaction then runs without yielding to the loop, and the connection is
+never held by a task that waits. Only what can wait goes to aiosqlite's thread:
 
 - a statement SQLite refused as busy (another process holds the write lock, such as a
   CLI import): it is run again there, waiting up to the connection's timeout;
-- commits, which may run a WAL checkpoint and its fsync;
+- WAL checkpoints, which fsync: automatic checkpoints are off, and every
+  ``CHECKPOINT_EVERY`` commits the commit and a passive checkpoint go to the thread
+  (with synchronous=NORMAL, a commit writes the WAL without fsync);
 - statements run under :func:`offloaded`: the long ones (statistics, bulk imports).
 
 The two threads never use the connection at once: the pool hands it to one task at a
@@ -30,6 +33,9 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy.engine import make_url
+
+# About 1,000 WAL pages at a few pages a commit: SQLite's own automatic interval.
+CHECKPOINT_EVERY = 200
 
 _offloaded: ContextVar[bool] = ContextVar("ringback_sqlite_offloaded", default=False)
 
@@ -50,14 +56,19 @@ class _Connection(aiosqlite.Connection):
         self._timeout_ms = int(timeout * 1000)
         self._thread_idle = threading.Event()
         self._thread_idle.set()
+        self._commits = 0
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
         name = getattr(fn, "__name__", "")
         if connection is None or not self._running or not self._thread_idle.is_set():
             return await self._in_thread(fn, args, kwargs)
-        if name == "commit" or (name == "close" and getattr(fn, "__self__", None) is connection):
+        if name == "close" and getattr(fn, "__self__", None) is connection:
             return await self._in_thread(fn, args, kwargs)
+        if name == "commit":
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                return await self._in_thread(_commit_and_checkpoint, (connection,), {})
         if _offloaded.get():
             return await self._in_thread(fn, args, kwargs, wait=True)
         try:
@@ -98,6 +109,11 @@ class _Connection(aiosqlite.Connection):
         return await super()._execute(job)  # type: ignore[no-untyped-call]
 
 
+def _commit_and_checkpoint(connection: sqlite3.Connection) -> None:
+    connection.commit()
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:
     """An ``async_creator`` for SQLAlchemy's aiosqlite dialect, for ``url``'s database.
 
@@ -110,7 +126,9 @@ def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:
     def create() -> aiosqlite.Connection:
         def connect() -> sqlite3.Connection:
             # No busy wait on the loop; check_same_thread off: both threads use it.
-            return sqlite3.connect(database, timeout=0, check_same_thread=False, uri=uri)
+            connection = sqlite3.connect(database, timeout=0, check_same_thread=False, uri=uri)
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
+            return connection
 
         connection = _Connection(connect, timeout)
         connection._thread.daemon = True  # as SQLAlchemy does for its own aiosqlite connections

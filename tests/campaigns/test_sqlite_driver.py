@@ -13,9 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns.sqlbase import make_engine
-from campaigns.sqlite_driver import connector, offloaded
+from campaigns.sqlite_driver import CHECKPOINT_EVERY, connector, offloaded
 
 Trace = list[tuple[str, bool]]
+
+
+def _verb(sql: str) -> str:
+    word = sql.split()[0].upper()
+    return sql if word == "PRAGMA" and "checkpoint" in sql.lower() else word
 
 
 @pytest.fixture
@@ -31,22 +36,34 @@ async def traced(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Trace]]:
         raw = (await conn.get_raw_connection()).driver_connection
         assert raw is not None
         await raw.set_trace_callback(
-            lambda sql: trace.append((sql.split()[0].upper(), threading.get_ident() == loop_thread))
+            lambda sql: trace.append((_verb(sql), threading.get_ident() == loop_thread))
         )
     yield engine, trace
     await engine.dispose()
 
 
-async def test_reads_and_writes_run_on_the_loop_thread_and_commits_do_not(
-    traced: tuple[AsyncEngine, Trace],
-) -> None:
-    """A statement costs no thread trip; the commit (a possible checkpoint fsync) does."""
+async def test_transactions_run_on_the_loop_thread(traced: tuple[AsyncEngine, Trace]) -> None:
+    """Statements and commits cost no thread trip."""
     engine, trace = traced
     async with engine.begin() as conn:
         await conn.execute(sa.text("INSERT INTO t VALUES (1)"))
         assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar() == 1
     ran = [(sql, here) for sql, here in trace if not sql.startswith("PRAGMA")]
-    assert ran == [("BEGIN", True), ("INSERT", True), ("SELECT", True), ("COMMIT", False)]
+    assert ran == [("BEGIN", True), ("INSERT", True), ("SELECT", True), ("COMMIT", True)]
+
+
+async def test_checkpoints_run_in_the_thread(traced: tuple[AsyncEngine, Trace]) -> None:
+    """Every CHECKPOINT_EVERY commits, the commit and a checkpoint (fsync) go to the thread,
+    and SQLite never checkpoints on its own in a commit on the loop."""
+    engine, trace = traced
+    for n in range(CHECKPOINT_EVERY + 1):
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO t VALUES (:n)"), {"n": n})
+    in_thread = [sql for sql, here in trace if not here and sql != "PRAGMA"]
+    assert in_thread == ["COMMIT", "PRAGMA wal_checkpoint(PASSIVE)"]
+    async with engine.connect() as conn:
+        mode = (await conn.execute(sa.text("PRAGMA wal_autocheckpoint"))).scalar()
+    assert mode == 0
 
 
 async def test_offloaded_statements_run_in_the_thread(traced: tuple[AsyncEngine, Trace]) -> None:
