@@ -15,7 +15,7 @@ from campaigns.importer import ContactRow
 from campaigns.model import CampaignState, ContactState, Outcome
 from campaigns.retry import Decision, decide
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore
+from campaigns.sqlstore import SqlStore, _dialing
 from campaigns.store import Conflict, NotFound
 from tests.conftest import NOW, PG_URL
 
@@ -388,3 +388,26 @@ async def test_claim_relaxes_durability_for_itself_only(engine: AsyncEngine) -> 
     assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
     async with engine.connect() as conn:
         assert await conn.scalar(sa.text("SHOW synchronous_commit")) == "on"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_lease_lookups_search_the_state_index(engine: AsyncEngine) -> None:
+    """Leases are found in ix_contacts_campaign_state though statistics call states common."""
+    c = t.contacts.c
+    statements = [
+        sa.select(c.id).where(_dialing(postgres=False), c.lease_expires_at < NOW),
+        sa.update(t.contacts).where(_dialing(postgres=False)).values(lease_expires_at=NOW),
+    ]
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE")
+        # What ANALYZE writes for a million contacts of one campaign, a third in each state.
+        await conn.exec_driver_sql(
+            "INSERT INTO sqlite_stat1 VALUES "
+            "('contacts', 'ix_contacts_campaign_state', '1000000 1000000 333333')"
+        )
+        await conn.exec_driver_sql("ANALYZE sqlite_schema")
+        for statement in statements:
+            sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = [row[-1] for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            assert any("ix_contacts_campaign_state" in step for step in plan), plan
+            assert not any(step.startswith("SCAN contacts") for step in plan), plan

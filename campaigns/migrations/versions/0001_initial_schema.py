@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:29:37.683520
+Create Date: 2026-11-23 01:26:20.756615
 """
 
 from collections.abc import Sequence
@@ -112,13 +112,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.create_index("ix_contacts_campaign_state", ["campaign_id", "state"], unique=False)
-        batch_op.create_index(
-            "ix_contacts_lease",
-            ["lease_expires_at"],
-            unique=False,
-            sqlite_where=sa.text("lease_expires_at IS NOT NULL"),
-            postgresql_where=sa.text("lease_expires_at IS NOT NULL"),
-        )
         batch_op.create_index(
             "ix_contacts_queue",
             ["campaign_id", "due_at", "id"],
@@ -482,11 +475,6 @@ def downgrade() -> None:
             "ix_contacts_queue",
             sqlite_where=sa.text("due_at IS NOT NULL AND priority = 0"),
             postgresql_where=sa.text("due_at IS NOT NULL AND priority = 0"),
-        )
-        batch_op.drop_index(
-            "ix_contacts_lease",
-            sqlite_where=sa.text("lease_expires_at IS NOT NULL"),
-            postgresql_where=sa.text("lease_expires_at IS NOT NULL"),
         )
         batch_op.drop_index("ix_contacts_campaign_state")
 
