@@ -12,9 +12,10 @@ never held by a task that waits. Only what can wait goes to aiosqlite's thread:
 
 - a statement SQLite refused as busy (another process holds the write lock, such as a
   CLI import): it is run again there, waiting up to the connection's timeout;
-- WAL checkpoints, which fsync: automatic checkpoints are off, and every
-  ``CHECKPOINT_EVERY`` commits the commit and a passive checkpoint go to the thread
-  (with synchronous=NORMAL, a commit writes the WAL without fsync);
+- WAL checkpoints, which fsync: automatic checkpoints are off (with synchronous=NORMAL,
+  a commit then writes the WAL without fsync), and every ``CHECKPOINT_EVERY`` commits a
+  passive checkpoint runs on a connection and thread of its own. Passive, it takes no
+  lock that the service's connection would wait for;
 - statements run under :func:`offloaded`: the long ones (statistics, bulk imports).
 
 The two threads never use the connection at once: the pool hands it to one task at a
@@ -24,6 +25,7 @@ its commit, then the pool's rollback or close) queues behind that job in the thr
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -32,7 +34,10 @@ from contextvars import ContextVar
 from typing import Any
 
 import aiosqlite
+import structlog
 from sqlalchemy.engine import make_url
+
+log = structlog.get_logger()
 
 # About 1,000 WAL pages at a few pages a commit: SQLite's own automatic interval.
 CHECKPOINT_EVERY = 200
@@ -51,12 +56,32 @@ def offloaded() -> Iterator[None]:
 
 
 class _Connection(aiosqlite.Connection):
-    def __init__(self, connector: Callable[[], sqlite3.Connection], timeout: float) -> None:
+    def __init__(
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        timeout: float,
+        checkpointer: _Checkpointer | None,
+    ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._timeout_ms = int(timeout * 1000)
         self._thread_idle = threading.Event()
         self._thread_idle.set()
         self._commits = 0
+        self._checkpointer = checkpointer
+        self.busy_waits = 0
+        """Statements refused as busy on the loop and run again in the thread."""
+
+    @property
+    def checkpoints(self) -> int:
+        """Checkpoints run so far (for tests)."""
+        return self._checkpointer.done if self._checkpointer else 0
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.stop)
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         connection = self._connection
@@ -65,10 +90,10 @@ class _Connection(aiosqlite.Connection):
             return await self._in_thread(fn, args, kwargs)
         if name == "close" and getattr(fn, "__self__", None) is connection:
             return await self._in_thread(fn, args, kwargs)
-        if name == "commit":
+        if name == "commit" and self._checkpointer is not None:
             self._commits += 1
             if self._commits % CHECKPOINT_EVERY == 0:
-                return await self._in_thread(_commit_and_checkpoint, (connection,), {})
+                self._checkpointer.request()
         if _offloaded.get():
             return await self._in_thread(fn, args, kwargs, wait=True)
         try:
@@ -77,6 +102,7 @@ class _Connection(aiosqlite.Connection):
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         # Refused before doing anything: waiting for the lock is safe in the thread.
+        self.busy_waits += 1
         return await self._in_thread(fn, args, kwargs, wait=True)
 
     async def _in_thread(
@@ -109,9 +135,46 @@ class _Connection(aiosqlite.Connection):
         return await super()._execute(job)  # type: ignore[no-untyped-call]
 
 
-def _commit_and_checkpoint(connection: sqlite3.Connection) -> None:
-    connection.commit()
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+class _Checkpointer:
+    """Passive WAL checkpoints, when asked, on a connection and thread of its own."""
+
+    def __init__(self, database: str, uri: bool) -> None:
+        self._database = database
+        self._uri = uri
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.done = 0
+
+    def request(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+            self._thread.start()
+        self._wanted.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self._database, uri=self._uri)
+        try:
+            while True:
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._stopping:
+                    return
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    # The next request tries again; the WAL only grows meanwhile.
+                    log.warning("sqlite_checkpoint_failed", error=str(exc))
+                else:
+                    self.done += 1
+        finally:
+            connection.close()
 
 
 def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:
@@ -130,7 +193,8 @@ def connector(url: str, timeout: float) -> Callable[[], aiosqlite.Connection]:
             connection.execute("PRAGMA wal_autocheckpoint = 0")
             return connection
 
-        connection = _Connection(connect, timeout)
+        memory = database == ":memory:" or "mode=memory" in database
+        connection = _Connection(connect, timeout, None if memory else _Checkpointer(database, uri))
         connection._thread.daemon = True  # as SQLAlchemy does for its own aiosqlite connections
         return connection
 
