@@ -22,6 +22,7 @@ from campaigns.agents import Clash, Role, Unknown, User
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType, Priority
 from campaigns.model import ContactState
 from campaigns.sqlbase import callback_row, transaction
+from campaigns.sqlite_reads import Read, read
 from campaigns.wrapup import (
     Callback,
     CallbackState,
@@ -48,7 +49,7 @@ _UNTOUCHABLE = (ContactState.DNC.value, ContactState.INVALID.value)
 # The statements of an agent's every call, built once: SQLAlchemy builds and keys a new
 # statement object on each use otherwise, which cost more than SQLite's work on them.
 _i, _r, _rt, _cb = t.interactions.c, t.registrations.c, t.registration_topics.c, t.callbacks.c
-_GET_INTERACTION = sa.select(t.interactions).where(_i.id == sa.bindparam("b_id"))
+_GET_INTERACTION = Read(sa.select(t.interactions).where(_i.id == sa.bindparam("b_id")))
 _CREATE_INTERACTION = sa.insert(t.interactions).returning(*t.interactions.c)
 _END_INTERACTION = (
     sa.update(t.interactions)
@@ -64,7 +65,7 @@ _END_INTERACTION = (
     )
     .returning(*t.interactions.c)
 )
-_GET_REGISTRATION = (
+_GET_REGISTRATION = Read(
     sa.select(t.registrations, _rt.topic_id.label("topic_id"))
     .outerjoin(t.registration_topics, _rt.registration_id == _r.id)
     .where(_r.interaction_id == sa.bindparam("b_id"))
@@ -75,7 +76,7 @@ _TOPICS_WITH_CATEGORIES = (
     .join(t.wrapup_categories, t.wrapup_categories.c.id == t.wrapup_topics.c.category_id)
     .where(t.wrapup_topics.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 )
-_CATALOGUE = (
+_CATALOGUE = Read(
     sa.select(t.wrapup_categories, *[col.label(f"topic_{col.name}") for col in t.wrapup_topics.c])
     .outerjoin(t.wrapup_topics, t.wrapup_topics.c.category_id == t.wrapup_categories.c.id)
     .order_by(t.wrapup_categories.c.id, t.wrapup_topics.c.id)
@@ -86,7 +87,7 @@ _WRAP_UP = sa.update(t.interactions).where(
 _INSERT_REGISTRATION = sa.insert(t.registrations).returning(*t.registrations.c)
 _INSERT_REGISTRATION_TOPIC = sa.insert(t.registration_topics)
 _INSERT_CALLBACK = sa.insert(t.callbacks).returning(*t.callbacks.c)
-_SCHEDULED_CALLBACKS = (
+_SCHEDULED_CALLBACKS = Read(
     sa.select(t.callbacks)
     .where(_cb.owner_id == sa.bindparam("b_owner"), _cb.state == CallbackState.BOOKED.value)
     .order_by(_cb.due_at, _cb.id)
@@ -104,14 +105,17 @@ class SqlAgentStore:
         return await transaction(self._engine, work)
 
     async def _rows(
-        self, query: sa.Executable, params: dict[str, Any] | None = None
-    ) -> list[sa.Row[Any]]:
+        self, query: sa.Executable | Read, params: dict[str, Any] | None = None
+    ) -> list[Any]:
+        """Rows of ``query``; a prebuilt :class:`Read` on SQLite skips SQLAlchemy."""
+        if isinstance(query, Read):
+            return await read(self._engine, query, params)
         async with self._engine.connect() as conn:
             return list(await conn.execute(query, params))
 
     async def _one(
-        self, query: sa.Executable, missing: str, params: dict[str, Any] | None = None
-    ) -> sa.Row[Any]:
+        self, query: sa.Executable | Read, missing: str, params: dict[str, Any] | None = None
+    ) -> Any:
         rows = await self._rows(query, params)
         if not rows:
             raise Unknown(missing)

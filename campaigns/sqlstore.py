@@ -23,6 +23,7 @@ from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outco
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
 from campaigns.sqlbase import callback_row, make_engine, transaction
+from campaigns.sqlite_reads import Read, read
 from campaigns.store import (
     AddResult,
     CampaignStats,
@@ -54,6 +55,9 @@ _CLAIMED = (
     "attributes",
     "last_outcome",
 )
+# Reads of every agent request (see campaigns.sqlite_reads).
+_GET_CONTACT = Read(sa.select(t.contacts).where(t.contacts.c.id == sa.bindparam("b_id")))
+_GET_CAMPAIGN = Read(sa.select(t.campaigns).where(t.campaigns.c.id == sa.bindparam("b_id")))
 
 _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
@@ -118,10 +122,13 @@ class SqlStore:
         return await self._tx(work)
 
     async def get_campaign(self, ref: int | str) -> Campaign:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(t.campaigns).where(_campaign_ref(ref)))
-            ).one_or_none()
+        if isinstance(ref, int):
+            rows = await read(self._engine, _GET_CAMPAIGN, {"b_id": ref})
+            row = rows[0] if rows else None
+        else:
+            async with self._engine.connect() as conn:
+                query = sa.select(t.campaigns).where(_campaign_ref(ref))
+                row = (await conn.execute(query)).one_or_none()
         if row is None:
             raise NotFound(f"no campaign {ref!r}")
         return _campaign(row)
@@ -193,13 +200,10 @@ class SqlStore:
         return await self._tx(lambda conn: bulk.add_contacts(conn, campaign_id, rows, now))
 
     async def get_contact(self, contact_id: int) -> Contact:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(t.contacts).where(t.contacts.c.id == contact_id))
-            ).one_or_none()
-        if row is None:
+        rows = await read(self._engine, _GET_CONTACT, {"b_id": contact_id})
+        if not rows:
             raise NotFound(f"no contact {contact_id}")
-        return _contact(row._mapping)
+        return _contact(rows[0]._mapping)
 
     async def claim_due(
         self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime
