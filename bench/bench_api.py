@@ -134,9 +134,17 @@ async def agent_loop(
     window: tuple[float, float],
     samples: dict[str, list[float]],
     errors: dict[str, int],
+    start: tuple[float, int],
 ) -> None:
-    """Loops until the window's end; records the requests started inside it."""
+    """Loops until the window's end; records the requests started inside it.
+
+    ``start``: the delay before the first request and the loop count to begin at. Agents
+    log in one after another and are at different points of their calls, as real agents
+    are; started together, all would book their callbacks in the same second.
+    """
     measure_from, stop = window
+    delay, n = start
+    await asyncio.sleep(delay)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def call(name: str, method: str, url: str, json: object = None) -> Any:
@@ -150,7 +158,6 @@ async def agent_loop(
                 errors[name] += 1
         return body
 
-    n = 0
     while time.perf_counter() < stop:
         n += 1
         await call("GET /users/me", "GET", "/users/me")
@@ -245,7 +252,9 @@ async def main() -> None:
                 window = (measure_from, measure_from + args.seconds)
                 budget = args.warmup + args.seconds + 30
                 async with asyncio.timeout(budget), asyncio.TaskGroup() as group:
-                    for token, contact in zip(tokens, contacts, strict=True):
+                    # One agent's loop is six requests: spread the agents over one loop.
+                    stagger = 6 / args.rate
+                    for i, (token, contact) in enumerate(zip(tokens, contacts, strict=True)):
                         group.create_task(
                             agent_loop(
                                 client,
@@ -257,6 +266,7 @@ async def main() -> None:
                                 window,
                                 samples,
                                 errors,
+                                (i * stagger, i),
                             )
                         )
                     await asyncio.sleep(args.warmup)
