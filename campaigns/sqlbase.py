@@ -63,11 +63,20 @@ def is_transient(exc: DBAPIError) -> bool:
 
 
 async def transaction(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction, again on transient errors (the one retry place)."""
+    """Run ``work`` in one transaction, again on transient errors."""
+
+    async def once() -> T:
+        async with engine.begin() as conn:
+            return await work(conn)
+
+    return await retrying(once)
+
+
+async def retrying(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` again on transient errors (the one retry place)."""
     for attempt in range(1, _TRIES + 1):
         try:
-            async with engine.begin() as conn:
-                return await work(conn)
+            return await work()
         except DBAPIError as exc:
             if attempt == _TRIES or not is_transient(exc):
                 raise

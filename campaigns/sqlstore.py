@@ -22,7 +22,7 @@ from campaigns.importer import ContactRow
 from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
-from campaigns.sqlbase import callback_row, make_engine, transaction
+from campaigns.sqlbase import callback_row, make_engine, retrying, transaction
 from campaigns.sqlite_reads import Read, read
 from campaigns.store import (
     AddResult,
@@ -233,7 +233,8 @@ class SqlStore:
         """The claim on the asyncpg connection itself: the hottest statement of the dialer,
         and SQLAlchemy's execution and row processing cost more than PostgreSQL's work.
 
-        One statement, one round trip: asyncpg runs it in a transaction of its own.
+        One statement, one round trip: asyncpg opens no transaction, so the statement is its
+        own, committed when it completes.
         """
         if self._claim_sql is None:
             compiled = self._claim.compile(dialect=self._engine.dialect)
@@ -248,22 +249,27 @@ class SqlStore:
         sql = template.replace("__[POSTCOMPILE_b_n]", str(int(values["b_n"])))
         args = [values[name] if name in values else fixed[name] for name in names]
 
-        async def work(conn: AsyncConnection) -> list[Contact]:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
+        async def once() -> list[Contact]:
+            # Straight from the pool: no SQLAlchemy connection or transaction to set up.
+            pooled = await self._engine.raw_connection()
             try:
-                # fetch() keeps the prepared statement in asyncpg's per-connection cache.
-                records = await raw.fetch(sql, *args)
-            except _ASYNCPG_ERRORS as exc:
-                # Wrapped as SQLAlchemy would: transaction() retries what is transient, and
-                # a connection the server dropped leaves the pool instead of failing again.
-                lost = raw.is_closed()
-                if lost:
-                    await conn.invalidate()
-                raise DBAPIError(sql, args, exc, connection_invalidated=lost) from exc
+                raw = pooled.driver_connection
+                assert raw is not None
+                try:
+                    # fetch() keeps the prepared statement in asyncpg's per-connection cache.
+                    records = await raw.fetch(sql, *args)
+                except _ASYNCPG_ERRORS as exc:
+                    # Wrapped as SQLAlchemy would: retrying() tries again what is transient,
+                    # and a connection the server dropped leaves the pool.
+                    lost = raw.is_closed()
+                    if lost:
+                        pooled.invalidate()
+                    raise DBAPIError(sql, args, exc, connection_invalidated=lost) from exc
+            finally:
+                pooled.close()
             return [_claimed(record) for record in records]
 
-        return await self._tx(work)
+        return await retrying(once)
 
     async def next_due_at(self, campaign_id: int) -> datetime | None:
         c = t.contacts.c
@@ -778,7 +784,7 @@ def _claimed(row: Sequence[Any]) -> Contact:
 
 
 def _contact(row: Mapping[Any, Any]) -> Contact:
-    """A contact from a row of the contacts table: ``Row._mapping`` or an asyncpg record."""
+    """A contact from a whole row of the contacts table (``Row._mapping``)."""
     return Contact(
         id=row["id"],
         campaign_id=row["campaign_id"],
