@@ -22,6 +22,7 @@ from campaigns.agents import Clash, Role, Unknown, User
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType, Priority
 from campaigns.model import ContactState
 from campaigns.sqlbase import callback_row, transaction
+from campaigns.sqlite_driver import long_running
 from campaigns.sqlite_reads import Read, read
 from campaigns.wrapup import (
     Callback,
@@ -525,6 +526,7 @@ class SqlAgentStore:
         topics = tuple(row.topic_id for row in rows if row.topic_id is not None)
         return _registration(rows[0], topics)
 
+    @long_running
     async def registration_stats(self, query: StatsQuery) -> list[TopicCount]:
         r, rt, tp, cat = (
             t.registrations.c,

@@ -26,18 +26,21 @@ its commit, then the pool's rollback or close) queues behind that job in the thr
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 import structlog
 from sqlalchemy.engine import make_url
 
 log = structlog.get_logger()
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # About 1,000 WAL pages at a few pages a commit: SQLite's own automatic interval.
 CHECKPOINT_EVERY = 200
@@ -53,6 +56,19 @@ def offloaded() -> Iterator[None]:
         yield
     finally:
         _offloaded.reset(token)
+
+
+def long_running(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """A store method whose statements run :func:`offloaded` (imports, statistics)."""
+
+    @functools.wraps(method)
+    async def offloading(*args: P.args, **kwargs: P.kwargs) -> T:
+        with offloaded():
+            return await method(*args, **kwargs)
+
+    return offloading
 
 
 class _Connection(aiosqlite.Connection):

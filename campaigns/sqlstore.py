@@ -23,6 +23,7 @@ from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outco
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
 from campaigns.sqlbase import callback_row, make_engine, retrying, transaction
+from campaigns.sqlite_driver import long_running
 from campaigns.sqlite_reads import Read, read
 from campaigns.store import (
     AddResult,
@@ -167,6 +168,7 @@ class SqlStore:
 
         return await self._tx(work)
 
+    @long_running
     async def campaign_stats(self, campaign_id: int) -> CampaignStats:
         c, a = t.contacts.c, t.attempts.c
         async with self._engine.connect() as conn:
@@ -192,6 +194,7 @@ class SqlStore:
 
     # Contacts
 
+    @long_running
     async def add_contacts(
         self, campaign_id: int, rows: Sequence[ContactRow], now: datetime
     ) -> AddResult:
@@ -531,6 +534,7 @@ class SqlStore:
 
     # Do-not-call
 
+    @long_running
     async def dnc_add(self, phones: Sequence[str], reason: str, now: datetime) -> int:
         unique = sorted(set(phones))
         c = t.contacts.c

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns.sqlbase import make_engine
-from campaigns.sqlite_driver import CHECKPOINT_EVERY, connector, offloaded
+from campaigns.sqlite_driver import CHECKPOINT_EVERY, connector, long_running, offloaded
 
 Trace = list[tuple[str, bool]]
 
@@ -80,6 +80,23 @@ async def test_offloaded_statements_run_in_the_thread(traced: tuple[AsyncEngine,
         async with engine.connect() as conn:
             await conn.execute(sa.text("SELECT count(*) FROM t"))
     assert ("SELECT", False) in trace and ("SELECT", True) not in trace
+
+
+async def test_long_running_methods_run_their_statements_in_the_thread(
+    traced: tuple[AsyncEngine, Trace],
+) -> None:
+    """Imports and statistics are marked long-running: their statements leave the loop."""
+    engine, trace = traced
+
+    @long_running
+    async def count() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one())
+
+    assert await count() == 0
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+    assert [here for sql, here in trace if sql == "SELECT"] == [False, True]
 
 
 async def test_a_locked_database_is_waited_for_in_the_thread(
