@@ -650,7 +650,13 @@ def _claim_statement(postgres: bool) -> sa.Update:
         sa.select(ordinary.c.id, ordinary.c.priority, ordinary.c.due_at),
     ).subquery()
     chosen = sa.select(both.c.id).order_by(both.c.priority.desc(), both.c.due_at, both.c.id)
-    claim = sa.update(t.contacts).where(c.id.in_(chosen.limit(n).scalar_subquery()))
+    picked = chosen.limit(n).scalar_subquery()
+    if postgres:
+        # = ANY(ARRAY(...)): the planner expects a handful of ids and looks each up by key.
+        # With IN (...) a plan for a small table joined by reading the whole table.
+        claim = sa.update(t.contacts).where(c.id == sa.any_(sa.func.array(picked)))
+    else:
+        claim = sa.update(t.contacts).where(c.id.in_(picked))
     if postgres:
         # Losing a claim in a crash loses nothing: the contacts were not dialled yet, and
         # the attempt written before any call commits durably, flushing this too. So the
