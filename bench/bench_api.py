@@ -92,6 +92,7 @@ def serve(db: Path, port: int) -> None:
     from campaigns.sqlbase import make_engine
     from campaigns.sqlstore import SqlStore
     from dialer.logs import configure
+    from dialer.service import settle_heap
     from dialer.settings import ApiSettings
 
     configure("warning", "json")
@@ -106,6 +107,7 @@ def serve(db: Path, port: int) -> None:
         now,
     )
     app = create_app(services, ApiSettings(port=port), hub)
+    settle_heap()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
