@@ -28,7 +28,7 @@ from campaigns.wrapup import Callback
 from dialer.agents import AgentBusy, AgentStatus, Roster, Seat, UnknownAgent
 from dialer.callbacks import Route, route
 from dialer.clock import Clock, seconds_until
-from dialer.pacing import CampaignStats, Floor, calls_to_place
+from dialer.pacing import CampaignStats, Floor, calls_to_place, recheck_in
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -135,6 +135,17 @@ class _Call:
     @property
     def ringing(self) -> bool:
         return self.answered_at is None and self.outcome is None
+
+    @property
+    def waiting(self) -> bool:
+        """Answered by a person, not yet put through to an agent nor abandoned."""
+        return (
+            self.answered_at is not None
+            and not self.agent_first
+            and self.agent_id is None
+            and not self.abandoned
+            and not self.ended
+        )
 
     @property
     def trunk(self) -> str:
@@ -333,7 +344,9 @@ class Engine:
             if campaign is None or campaign.state is not CampaignState.RUNNING:
                 break
             timeout = self._config.max_idle
-            wanted = self._capacity(campaign)
+            wanted, recheck = self._capacity(campaign)
+            if recheck is not None:
+                timeout = min(timeout, recheck)
             if wanted > 0:
                 try:
                     placed = await self._dial_batch(campaign, wanted)
@@ -349,8 +362,9 @@ class Engine:
         log.info("campaign_idle", campaign_id=campaign_id)
         self._runners.pop(campaign_id, None)
 
-    def _capacity(self, campaign: Campaign) -> int:
-        """Calls to place now for the campaign (pacing mode, limits, agents)."""
+    def _capacity(self, campaign: Campaign) -> tuple[int, float | None]:
+        """Calls to place now for the campaign (pacing mode, limits, agents), and in how
+        many seconds to look again if nothing happens before."""
         cid, dialing = campaign.id, campaign.spec.dialing
         calls = [c for c in self._calls.values() if c.campaign.id == cid]
         trunk_calls = sum(1 for c in self._calls.values() if c.trunk == dialing.trunk)
@@ -358,24 +372,23 @@ class Engine:
         limit = min(dialing.max_concurrent - len(calls), trunk.max_concurrent - trunk_calls)
         now = self._clock.now()
         stats = self.stats(cid)
-        wrapup = timedelta(seconds=stats.mean_wrapup)
-        # An agent back from wrap-up in e seconds can take a call placed now if it is
-        # answered after e - 2 s (an answered call waits up to 2 s for an agent).
-        wrapup_ending = sum(
-            stats.answered_after((seat.since + wrapup - now).total_seconds() - 2.0)
-            for seat in self._roster.seats()
-            if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP
-        )
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand.get(cid, 0)
         loop_now = asyncio.get_running_loop().time()
         floor = Floor(
             free=max(0, free),
             on_call=self._roster.count(cid, AgentStatus.ON_CALL, AgentStatus.RESERVED),
-            wrapup_ending=wrapup_ending,
+            wrapup=tuple(
+                (now - seat.since).total_seconds()
+                for seat in self._roster.seats()
+                if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP
+            ),
             ringing=tuple(loop_now - c.placed_at for c in calls if c.ringing and not c.agent_first),
+            waiting=sum(1 for c in calls if c.waiting),
             ring_timeout=dialing.ring_timeout_seconds,
+            abandon_wait=self._config.abandon_wait,
         )
-        return calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
+        wanted = calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
+        return wanted, recheck_in(dialing.mode, floor, stats)
 
     async def _dial_batch(self, campaign: Campaign, wanted: int) -> int:
         now = self._clock.now()
@@ -484,7 +497,6 @@ class Engine:
             seat = None
         if seat is None:
             call.abandoned = True
-            self.stats(call.campaign.id).record_abandon()
             log.warning("call_abandoned", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
             if not call.ended:
                 with contextlib.suppress(AmiError):
@@ -559,7 +571,9 @@ class Engine:
         if not call.agent_first and outcome is not Outcome.FAILED_SYSTEM:
             human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
             until = call.answered_at if call.answered_at is not None else loop_now
-            self.stats(call.campaign.id).record_call(human, until - call.placed_at)
+            self.stats(call.campaign.id).record_call(
+                human, until - call.placed_at, abandoned=outcome is Outcome.ABANDONED
+            )
         evidence = call.outcome
         log.info(
             "attempt_finished",

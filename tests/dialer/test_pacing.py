@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from campaigns.model import DialMode
-from dialer.pacing import CampaignStats, Floor, _Answers, calls_to_place
+from dialer.pacing import (
+    CampaignStats,
+    Durations,
+    Floor,
+    _Answers,
+    _target,
+    calls_to_place,
+    recheck_in,
+)
 
 
 def measured(rate: float, n: int = 300, seed: int = 1) -> CampaignStats:
@@ -23,33 +31,33 @@ def measured(rate: float, n: int = 300, seed: int = 1) -> CampaignStats:
 def test_progressive_places_one_call_per_free_agent() -> None:
     """Progressive: free agents minus calls already ringing, never negative."""
     stats = CampaignStats()
-    floor = Floor(free=5, on_call=3, wrapup_ending=0, ringing=(1.0, 2.0))
+    floor = Floor(free=5, on_call=3, ringing=(1.0, 2.0))
     assert calls_to_place(DialMode.PROGRESSIVE, floor, stats, 0.03, limit=100) == 3
     assert calls_to_place(DialMode.PROGRESSIVE, floor, stats, 0.03, limit=2) == 2
-    busy = Floor(free=1, on_call=3, wrapup_ending=0, ringing=(1.0, 2.0))
+    busy = Floor(free=1, on_call=3, ringing=(1.0, 2.0))
     assert calls_to_place(DialMode.PROGRESSIVE, busy, stats, 0.03, limit=100) == 0
 
 
 def test_preview_never_dials_by_itself() -> None:
     """Preview: the agent starts every call."""
-    floor = Floor(free=5, on_call=0, wrapup_ending=0, ringing=())
+    floor = Floor(free=5, on_call=0, ringing=())
     assert calls_to_place(DialMode.PREVIEW, floor, CampaignStats(), 0.03, limit=100) == 0
 
 
 def test_predictive_dials_more_than_free_agents_at_a_low_answer_rate() -> None:
     """With one answer in four, predictive rings several lines per free agent."""
-    floor = Floor(free=5, on_call=15, wrapup_ending=0, ringing=())
+    floor = Floor(free=5, on_call=15, ringing=())
     n = calls_to_place(DialMode.PREDICTIVE, floor, measured(0.25), 0.03, limit=100)
     assert 5 < n <= 40
 
 
 def test_predictive_holds_back_when_abandons_near_the_cap() -> None:
     """The measured abandon rate over the cap makes the pacer more careful."""
-    floor = Floor(free=5, on_call=15, wrapup_ending=0, ringing=())
+    floor = Floor(free=5, on_call=15, ringing=())
     calm = measured(0.25)
     hot = measured(0.25)
     for _ in range(10):
-        hot.record_abandon()
+        hot.record_call(True, 10.0, abandoned=True)
     assert calls_to_place(DialMode.PREDICTIVE, floor, hot, 0.03, limit=100) < calls_to_place(
         DialMode.PREDICTIVE, floor, calm, 0.03, limit=100
     )
@@ -59,8 +67,8 @@ def test_calls_ringing_past_the_answer_window_count_for_little() -> None:
     """A call ringing for 25 s is a likely no-answer: it barely holds back new calls."""
     stats = measured(0.25)
     assert stats.answer_chance(25.0, 30.0) < 0.05 < stats.answer_chance(1.0, 30.0)
-    fresh = Floor(free=4, on_call=16, wrapup_ending=0, ringing=(1.0,) * 8)
-    stale = Floor(free=4, on_call=16, wrapup_ending=0, ringing=(25.0,) * 8)
+    fresh = Floor(free=4, on_call=16, ringing=(1.0,) * 8)
+    stale = Floor(free=4, on_call=16, ringing=(25.0,) * 8)
     assert calls_to_place(DialMode.PREDICTIVE, stale, stats, 0.03, limit=100) > calls_to_place(
         DialMode.PREDICTIVE, fresh, stats, 0.03, limit=100
     )
@@ -68,7 +76,7 @@ def test_calls_ringing_past_the_answer_window_count_for_little() -> None:
 
 def test_no_agent_no_call() -> None:
     """Nobody free or about to be: predictive places nothing."""
-    floor = Floor(free=0, on_call=0, wrapup_ending=0, ringing=())
+    floor = Floor(free=0, on_call=0, ringing=())
     assert calls_to_place(DialMode.PREDICTIVE, floor, measured(0.25), 0.03, limit=100) == 0
 
 
@@ -89,3 +97,99 @@ def test_abandon_ratio_matches_brute_force(qs: list[float], agents: float) -> No
         ]
     excess = sum(max(0.0, k - agents) * pk for k, pk in enumerate(pmf))
     assert abs(answers.excess() - excess) < 1e-9
+
+
+def predictive(floor: Floor, stats: CampaignStats) -> int:
+    return calls_to_place(DialMode.PREDICTIVE, floor, stats, 0.03, limit=100)
+
+
+def test_answered_calls_waiting_for_an_agent_hold_back_new_calls() -> None:
+    """An answer already waiting takes an agent: fewer new calls than without it."""
+    stats = measured(0.25)
+    idle = Floor(free=3, on_call=17, ringing=(2.0,) * 4)
+    queued = Floor(free=3, on_call=17, ringing=(2.0,) * 4, waiting=2)
+    assert predictive(queued, stats) < predictive(idle, stats)
+
+
+def test_agents_about_to_leave_wrapup_count_more_than_those_starting_it() -> None:
+    """An agent back in 2 s can take a call placed now; one back in 15 s hardly can."""
+    stats = measured(0.25)
+    for _ in range(100):
+        stats.record_wrapup(15.0)
+    starting = Floor(free=1, on_call=15, wrapup=(0.0,) * 4)
+    ending = Floor(free=1, on_call=15, wrapup=(13.0,) * 4)
+    assert predictive(ending, stats) > predictive(starting, stats)
+
+
+def test_wrapup_return_is_conditioned_on_the_time_spent() -> None:
+    """With wrap-ups of 10 s or 60 s, an agent 20 s in is expected back in 40 s."""
+    stats = CampaignStats()
+    for seconds in (10.0, 60.0) * 50:
+        stats.record_wrapup(seconds)
+    assert stats.wrapup_left(0.0) == 35.0
+    assert stats.wrapup_left(20.0) == 40.0
+    # Longer than any wrap-up seen: a whole mean wrap-up more, not "back already".
+    assert stats.wrapup_left(90.0) == stats.mean_wrapup == 35.0
+
+
+def test_abandon_budget_steers_the_target_both_ways() -> None:
+    """Budget in hand raises the planned ratio; abandons over the set point lower it."""
+    fresh = CampaignStats()
+    quiet = CampaignStats()
+    noisy = CampaignStats()
+    for i in range(400):
+        quiet.record_call(True, 10.0)
+        noisy.record_call(True, 10.0, abandoned=i % 10 == 0)
+    assert _target(noisy, 0.03) < _target(fresh, 0.03) < _target(quiet, 0.03)
+    assert noisy.abandon_rate == 0.1
+
+
+def test_a_quiet_past_is_not_saved_up_and_no_abandon_is_forgiven() -> None:
+    """The budget counts over the recent window, but never more than since the start."""
+    stats = CampaignStats()
+    for _ in range(10_000):
+        stats.record_call(True, 10.0)
+    assert abs(stats.abandon_budget(0.027) - 0.027 * 400) < 1e-9
+    burst = CampaignStats()
+    for _ in range(50):
+        burst.record_call(True, 10.0, abandoned=True)
+    for _ in range(400):
+        burst.record_call(True, 10.0)
+    # The window has forgotten the burst; the campaign's whole record has not.
+    assert burst.abandon_budget(0.027) < 0
+
+
+def test_the_answer_rate_is_taken_high_while_little_is_measured() -> None:
+    """Few calls measured: the pacer assumes more answers; the margin shrinks with data."""
+    few, many = measured(0.25, n=10), measured(0.25, n=400)
+    margin = [s.cautious_answer_rate - s.answer_rate for s in (few, many)]
+    assert margin[0] > 2 * margin[1] > 0
+
+
+def test_recheck_when_the_oldest_live_call_leaves_the_answer_window() -> None:
+    """No event needed: the pacer looks again once a ringing call is a likely no-answer."""
+    stats = measured(0.25)
+    window = stats.longest_answer_delay
+    floor = Floor(free=2, on_call=10, ringing=(3.0, 8.0, window + 5))
+    recheck = recheck_in(DialMode.PREDICTIVE, floor, stats)
+    assert recheck is not None and abs(recheck - (window - 8.0)) < 0.1
+    assert recheck_in(DialMode.PREDICTIVE, Floor(free=2, on_call=10), stats) is None
+    assert recheck_in(DialMode.PROGRESSIVE, floor, stats) is None
+
+
+@given(
+    samples=st.lists(st.floats(0, 100), max_size=60),
+    t=st.floats(0, 120),
+)
+def test_durations_match_a_plain_count(samples: list[float], t: float) -> None:
+    """Sorted look-ups give the same survival and residual as counting by hand."""
+    durations = Durations()
+    for x in samples:
+        durations.append(x)
+    assert durations.longer(t) == sum(1 for x in samples if x > t)
+    longer = [x - t for x in samples if x > t]
+    residual = durations.residual(t)
+    if longer:
+        assert residual is not None and abs(residual - sum(longer) / len(longer)) < 1e-6
+    else:
+        assert residual is None
