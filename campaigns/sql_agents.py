@@ -23,7 +23,7 @@ from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseTy
 from campaigns.model import ContactState
 from campaigns.sqlbase import callback_row, transaction
 from campaigns.sqlite_driver import long_running
-from campaigns.sqlite_reads import Read, read
+from campaigns.sqlite_fast import Prepared, Writes, read, write
 from campaigns.wrapup import (
     Callback,
     CallbackState,
@@ -50,9 +50,46 @@ _UNTOUCHABLE = (ContactState.DNC.value, ContactState.INVALID.value)
 # The statements of an agent's every call, built once: SQLAlchemy builds and keys a new
 # statement object on each use otherwise, which cost more than SQLite's work on them.
 _i, _r, _rt, _cb = t.interactions.c, t.registrations.c, t.registration_topics.c, t.callbacks.c
-_GET_INTERACTION = Read(sa.select(t.interactions).where(_i.id == sa.bindparam("b_id")))
-_CREATE_INTERACTION = sa.insert(t.interactions).returning(*t.interactions.c)
-_END_INTERACTION = (
+_INTERACTION_GIVEN = (
+    "agent_id",
+    "direction",
+    "phone",
+    "contact_id",
+    "campaign_id",
+    "attempt_id",
+    "started_at",
+    "wrapup_extended",
+    "registration_required",
+)
+_END_REASON_COLUMNS = ("end_reason_id", "closed", "followup_queue", "end_description")
+_REGISTRATION_GIVEN = (
+    "interaction_id",
+    "agent_id",
+    "campaign_id",
+    "comment",
+    "feedback",
+    "automatic",
+    "created_at",
+)
+_CALLBACK_GIVEN = (
+    "contact_id",
+    "campaign_id",
+    "booked_by",
+    "owner_id",
+    "due_at",
+    "comment",
+    "state",
+    "interaction_id",
+    "created_at",
+    "updated_at",
+)
+_GET_INTERACTION = Prepared(sa.select(t.interactions).where(_i.id == sa.bindparam("b_id")))
+_CREATE_INTERACTION = Prepared(
+    sa.insert(t.interactions)
+    .values({name: sa.bindparam(f"b_{name}") for name in _INTERACTION_GIVEN})
+    .returning(*t.interactions.c)
+)
+_END_INTERACTION = Prepared(
     sa.update(t.interactions)
     .where(_i.id == sa.bindparam("b_id"), _i.ended_at.is_(None))
     .values(
@@ -66,13 +103,13 @@ _END_INTERACTION = (
     )
     .returning(*t.interactions.c)
 )
-_GET_REGISTRATION = Read(
+_GET_REGISTRATION = Prepared(
     sa.select(t.registrations, _rt.topic_id.label("topic_id"))
     .outerjoin(t.registration_topics, _rt.registration_id == _r.id)
     .where(_r.interaction_id == sa.bindparam("b_id"))
     .order_by(_rt.topic_id)
 )
-_CATALOGUE = Read(
+_CATALOGUE = Prepared(
     sa.select(t.wrapup_categories, *[col.label(f"topic_{col.name}") for col in t.wrapup_topics.c])
     .outerjoin(t.wrapup_topics, t.wrapup_topics.c.category_id == t.wrapup_categories.c.id)
     .order_by(t.wrapup_categories.c.id, t.wrapup_topics.c.id)
@@ -80,10 +117,46 @@ _CATALOGUE = Read(
 _WRAP_UP = sa.update(t.interactions).where(
     _i.id == sa.bindparam("b_id"), _i.wrapped_up_at.is_(None)
 )
-_INSERT_REGISTRATION = sa.insert(t.registrations).returning(*t.registrations.c)
-_INSERT_REGISTRATION_TOPIC = sa.insert(t.registration_topics)
-_INSERT_CALLBACK = sa.insert(t.callbacks).returning(*t.callbacks.c)
-_SCHEDULED_CALLBACKS = Read(
+_WRAP_UP_ONLY = Prepared(
+    _WRAP_UP.values(wrapped_up_at=sa.bindparam("b_now"), wrapup_deadline=sa.null())
+)
+_WRAP_UP_WITH_REASON = Prepared(
+    _WRAP_UP.values(
+        wrapped_up_at=sa.bindparam("b_now"),
+        wrapup_deadline=sa.null(),
+        **{name: sa.bindparam(f"b_{name}") for name in _END_REASON_COLUMNS},
+    )
+)
+_INSERT_REGISTRATION = Prepared(
+    sa.insert(t.registrations)
+    .values({name: sa.bindparam(f"b_{name}") for name in _REGISTRATION_GIVEN})
+    .returning(*t.registrations.c)
+)
+_INSERT_REGISTRATION_TOPIC = Prepared(
+    sa.insert(t.registration_topics).values(
+        registration_id=sa.bindparam("b_registration_id"), topic_id=sa.bindparam("b_topic_id")
+    )
+)
+_CHANGE_CONTACT = Prepared(
+    sa.update(t.contacts)
+    .where(
+        t.contacts.c.id == sa.bindparam("b_id"),
+        *(t.contacts.c.state != state for state in _UNTOUCHABLE),
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        due_at=sa.bindparam("b_due_at"),
+        lease_owner=sa.null(),
+        lease_expires_at=sa.null(),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+_INSERT_CALLBACK = Prepared(
+    sa.insert(t.callbacks)
+    .values({name: sa.bindparam(f"b_{name}") for name in _CALLBACK_GIVEN})
+    .returning(*t.callbacks.c)
+)
+_SCHEDULED_CALLBACKS = Prepared(
     sa.select(t.callbacks)
     .where(_cb.owner_id == sa.bindparam("b_owner"), _cb.state == CallbackState.BOOKED.value)
     .order_by(_cb.due_at, _cb.id)
@@ -101,16 +174,16 @@ class SqlAgentStore:
         return await transaction(self._engine, work)
 
     async def _rows(
-        self, query: sa.Executable | Read, params: dict[str, Any] | None = None
+        self, query: sa.Executable | Prepared, params: dict[str, Any] | None = None
     ) -> list[Any]:
-        """Rows of ``query``; a prebuilt :class:`Read` on SQLite skips SQLAlchemy."""
-        if isinstance(query, Read):
+        """Rows of ``query``; a prebuilt :class:`Prepared` on SQLite skips SQLAlchemy."""
+        if isinstance(query, Prepared):
             return await read(self._engine, query, params)
         async with self._engine.connect() as conn:
             return list(await conn.execute(query, params))
 
     async def _one(
-        self, query: sa.Executable | Read, missing: str, params: dict[str, Any] | None = None
+        self, query: sa.Executable | Prepared, missing: str, params: dict[str, Any] | None = None
     ) -> Any:
         rows = await self._rows(query, params)
         if not rows:
@@ -331,21 +404,21 @@ class SqlAgentStore:
         attempt_id: int | None = None,
     ) -> Interaction:
         values = {
-            "agent_id": agent_id,
-            "direction": direction.value,
-            "phone": phone,
-            "contact_id": contact_id,
-            "campaign_id": campaign_id,
-            "attempt_id": attempt_id,
-            "started_at": now,
-            "wrapup_extended": False,
-            "registration_required": False,
+            "b_agent_id": agent_id,
+            "b_direction": direction.value,
+            "b_phone": phone,
+            "b_contact_id": contact_id,
+            "b_campaign_id": campaign_id,
+            "b_attempt_id": attempt_id,
+            "b_started_at": now,
+            "b_wrapup_extended": False,
+            "b_registration_required": False,
         }
 
-        async def work(conn: AsyncConnection) -> Interaction:
-            return _interaction((await conn.execute(_CREATE_INTERACTION, values)).one())
+        async def work(tx: Writes) -> Interaction:
+            return _interaction((await tx.rows(_CREATE_INTERACTION, values))[0])
 
-        return await self._tx(work)
+        return await write(self._engine, work)
 
     async def get_interaction(self, interaction_id: int) -> Interaction:
         return _interaction(
@@ -376,11 +449,11 @@ class SqlAgentStore:
             "b_required": required,
         }
 
-        async def work(conn: AsyncConnection) -> Interaction | None:
-            row = (await conn.execute(_END_INTERACTION, values)).one_or_none()
-            return _interaction(row) if row is not None else None
+        async def work(tx: Writes) -> Interaction | None:
+            rows = await tx.rows(_END_INTERACTION, values)
+            return _interaction(rows[0]) if rows else None
 
-        ended = await self._tx(work)
+        ended = await write(self._engine, work)
         # Ending twice (AMI hang-up events can repeat) returns the first ending.
         return ended if ended is not None else await self.get_interaction(interaction_id)
 
@@ -467,57 +540,44 @@ class SqlAgentStore:
         callback: NewCallback | None = None,
     ) -> tuple[Registration, Callback | None]:
         """Registration, topics, end reason, contact state and callback: all or nothing."""
-        c = t.contacts.c
-        values: dict[str, Any] = {
-            "b_id": interaction.id,
-            "wrapped_up_at": now,
-            "wrapup_deadline": None,
-        }
+        wrap_up = _WRAP_UP_ONLY
+        values: dict[str, Any] = {"b_id": interaction.id, "b_now": now}
         if end_reason is not None:
-            values.update(_end_reason_values(end_reason))
+            wrap_up = _WRAP_UP_WITH_REASON
+            values.update({f"b_{k}": v for k, v in _end_reason_values(end_reason).items()})
+        registration = {
+            "b_interaction_id": interaction.id,
+            "b_agent_id": interaction.agent_id,
+            "b_campaign_id": interaction.campaign_id,
+            "b_comment": comment,
+            "b_feedback": feedback.value if feedback else None,
+            "b_automatic": automatic,
+            "b_created_at": now,
+        }
 
-        async def work(conn: AsyncConnection) -> tuple[Registration, Callback | None]:
-            marked = await conn.execute(_WRAP_UP, values)
-            if marked.rowcount != 1:
+        async def work(tx: Writes) -> tuple[Registration, Callback | None]:
+            if await tx.count(wrap_up, values) != 1:
                 raise Clash(
                     f"interaction {interaction.id} is already wrapped up",
                     code="wrapup.already_registered",
                 )
-            row = (
-                await conn.execute(
-                    _INSERT_REGISTRATION,
-                    {
-                        "interaction_id": interaction.id,
-                        "agent_id": interaction.agent_id,
-                        "campaign_id": interaction.campaign_id,
-                        "comment": comment,
-                        "feedback": feedback.value if feedback else None,
-                        "automatic": automatic,
-                        "created_at": now,
-                    },
-                )
-            ).one()
-            if topic_ids:
-                await conn.execute(
-                    _INSERT_REGISTRATION_TOPIC,
-                    [{"registration_id": row.id, "topic_id": tid} for tid in topic_ids],
-                )
+            row = (await tx.rows(_INSERT_REGISTRATION, registration))[0]
+            await tx.many(
+                _INSERT_REGISTRATION_TOPIC,
+                [{"b_registration_id": row.id, "b_topic_id": tid} for tid in topic_ids],
+            )
             if contact_change is not None:
-                await conn.execute(
-                    sa.update(t.contacts)
-                    .where(c.id == contact_change.contact_id, c.state.notin_(_UNTOUCHABLE))
-                    .values(
-                        state=contact_change.state.value,
-                        due_at=contact_change.due_at,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        updated_at=now,
-                    )
-                )
-            booked = await _insert_callback(conn, callback, now) if callback else None
+                change = {
+                    "b_id": contact_change.contact_id,
+                    "b_state": contact_change.state.value,
+                    "b_due_at": contact_change.due_at,
+                    "b_now": now,
+                }
+                await tx.count(_CHANGE_CONTACT, change)
+            booked = await _insert_callback(tx, callback, now) if callback else None
             return _registration(row, tuple(topic_ids)), booked
 
-        return await self._tx(work)
+        return await write(self._engine, work)
 
     async def get_registration(self, interaction_id: int) -> Registration | None:
         rows = await self._rows(_GET_REGISTRATION, {"b_id": interaction_id})
@@ -774,20 +834,20 @@ class SqlAgentStore:
         ]
 
 
-async def _insert_callback(conn: AsyncConnection, cb: NewCallback, now: datetime) -> Callback:
+async def _insert_callback(tx: Writes, cb: NewCallback, now: datetime) -> Callback:
     values = {
-        "contact_id": cb.contact_id,
-        "campaign_id": cb.campaign_id,
-        "booked_by": cb.booked_by,
-        "owner_id": cb.owner_id,
-        "due_at": cb.due_at,
-        "comment": cb.comment,
-        "state": CallbackState.BOOKED.value,
-        "interaction_id": cb.interaction_id,
-        "created_at": now,
-        "updated_at": now,
+        "b_contact_id": cb.contact_id,
+        "b_campaign_id": cb.campaign_id,
+        "b_booked_by": cb.booked_by,
+        "b_owner_id": cb.owner_id,
+        "b_due_at": cb.due_at,
+        "b_comment": cb.comment,
+        "b_state": CallbackState.BOOKED.value,
+        "b_interaction_id": cb.interaction_id,
+        "b_created_at": now,
+        "b_updated_at": now,
     }
-    return callback_row((await conn.execute(_INSERT_CALLBACK, values)).one())
+    return callback_row((await tx.rows(_INSERT_CALLBACK, values))[0])
 
 
 async def _log_case(

@@ -24,7 +24,7 @@ from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
 from campaigns.sqlbase import callback_row, make_engine, retrying, transaction
 from campaigns.sqlite_driver import long_running
-from campaigns.sqlite_reads import Read, read
+from campaigns.sqlite_fast import Prepared, read
 from campaigns.store import (
     AddResult,
     CampaignStats,
@@ -56,9 +56,9 @@ _CLAIMED = (
     "attributes",
     "last_outcome",
 )
-# Reads of every agent request (see campaigns.sqlite_reads).
-_GET_CONTACT = Read(sa.select(t.contacts).where(t.contacts.c.id == sa.bindparam("b_id")))
-_GET_CAMPAIGN = Read(sa.select(t.campaigns).where(t.campaigns.c.id == sa.bindparam("b_id")))
+# Reads of every agent request (see campaigns.sqlite_fast).
+_GET_CONTACT = Prepared(sa.select(t.contacts).where(t.contacts.c.id == sa.bindparam("b_id")))
+_GET_CAMPAIGN = Prepared(sa.select(t.campaigns).where(t.campaigns.c.id == sa.bindparam("b_id")))
 
 _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),

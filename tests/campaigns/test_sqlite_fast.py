@@ -1,16 +1,18 @@
-"""Reads straight through sqlite3: the same rows as SQLAlchemy gives, or SQLAlchemy itself."""
+"""Statements straight through sqlite3: the rows SQLAlchemy would give, or SQLAlchemy itself."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from campaigns import tables as t
 from campaigns.sqlbase import make_engine
-from campaigns.sqlite_reads import Read, read, reader
+from campaigns.sqlite_fast import Prepared, Writes, read, reader, write
 
 _meta = sa.MetaData()
 _things = sa.Table(
@@ -23,12 +25,12 @@ _things = sa.Table(
     sa.Column("data", t.Json, nullable=False),
     sa.Column("kind", sa.String(10), nullable=False),
 )
-_BY_KIND = Read(
+_BY_KIND = Prepared(
     sa.select(_things, (_things.c.id * 10).label("tenfold"))
     .where(_things.c.kind == sa.bindparam("b_kind"), _things.c.flag.is_(True))
     .order_by(_things.c.id)
 )
-_FIXED = Read(sa.select(_things.c.id).where(_things.c.kind == "b").order_by(_things.c.id))
+_FIXED = Prepared(sa.select(_things.c.id).where(_things.c.kind == "b").order_by(_things.c.id))
 _AT = datetime(2026, 11, 23, 10, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -79,3 +81,45 @@ async def test_in_memory_databases_read_through_sqlalchemy() -> None:
     assert reader(engine) is None
     assert len(await read(engine, _BY_KIND, {"b_kind": "a"})) == 2
     await engine.dispose()
+
+
+_ADD = Prepared(
+    sa.insert(_things)
+    .values(
+        name=sa.bindparam("b_name"),
+        at=sa.bindparam("b_at"),
+        flag=sa.bindparam("b_flag"),
+        data=sa.bindparam("b_data"),
+        kind=sa.bindparam("b_kind"),
+    )
+    .returning(_things.c.id, _things.c.at, _things.c.data)
+)
+_FLIP = Prepared(
+    sa.update(_things).where(_things.c.kind == sa.bindparam("b_kind")).values(flag=sa.false())
+)
+
+
+async def test_writes_bind_like_sqlalchemy_and_are_all_or_nothing(engine: AsyncEngine) -> None:
+    """Parameters go through their types; an error rolls the whole transaction back."""
+    await _filled(engine)
+
+    async def add(tx: Writes) -> list[Any]:
+        one = {"b_name": "z", "b_at": _AT, "b_flag": True, "b_data": {"k": 1}, "b_kind": "c"}
+        await tx.many(_ADD, [{**one, "b_name": "m1"}, {**one, "b_name": "m2"}])
+        assert await tx.count(_FLIP, {"b_kind": "a"}) == 3
+        return await tx.rows(_ADD, one)
+
+    (row,) = await write(engine, add)
+    assert row.at == _AT and row.data == {"k": 1}
+    async with engine.connect() as conn:
+        names = await conn.execute(sa.select(_things.c.name).where(_things.c.kind == "c"))
+        assert sorted(names.scalars()) == ["m1", "m2", "z"]
+        assert [r.at for r in await read(engine, _BY_KIND, {"b_kind": "c"})] == [_AT] * 3
+
+    async def fail(tx: Writes) -> None:
+        await tx.count(_FLIP, {"b_kind": "c"})
+        raise RuntimeError("half way")
+
+    with pytest.raises(RuntimeError):
+        await write(engine, fail)
+    assert len(await read(engine, _BY_KIND, {"b_kind": "c"})) == 3
