@@ -150,8 +150,12 @@ class BodyLimit:
 
     async def _limited(self, max_bytes: int, scope: Scope, receive: Receive, send: Send) -> None:
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > max_bytes:
-                await _too_large(send, max_bytes)
+            if key == b"content-length" and value.isdigit():
+                if int(value) > max_bytes:
+                    await _too_large(send, max_bytes)
+                    return
+                # The HTTP server reads no more than the length declared: nothing to watch.
+                await self.app(scope, receive, send)
                 return
         seen = 0
         started = False
