@@ -83,12 +83,16 @@ _CALLBACK_GIVEN = (
     "created_at",
     "updated_at",
 )
+
+
+def _inserting(table: sa.Table, given: tuple[str, ...]) -> Prepared:
+    """An INSERT of the ``given`` columns (parameters ``b_<column>``), returning the row."""
+    values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in given}
+    return Prepared(sa.insert(table).values(values).returning(*table.c))
+
+
 _GET_INTERACTION = Prepared(sa.select(t.interactions).where(_i.id == sa.bindparam("b_id")))
-_CREATE_INTERACTION = Prepared(
-    sa.insert(t.interactions)
-    .values({name: sa.bindparam(f"b_{name}") for name in _INTERACTION_GIVEN})
-    .returning(*t.interactions.c)
-)
+_CREATE_INTERACTION = _inserting(t.interactions, _INTERACTION_GIVEN)
 _END_INTERACTION = Prepared(
     sa.update(t.interactions)
     .where(_i.id == sa.bindparam("b_id"), _i.ended_at.is_(None))
@@ -127,11 +131,7 @@ _WRAP_UP_WITH_REASON = Prepared(
         **{name: sa.bindparam(f"b_{name}") for name in _END_REASON_COLUMNS},
     )
 )
-_INSERT_REGISTRATION = Prepared(
-    sa.insert(t.registrations)
-    .values({name: sa.bindparam(f"b_{name}") for name in _REGISTRATION_GIVEN})
-    .returning(*t.registrations.c)
-)
+_INSERT_REGISTRATION = _inserting(t.registrations, _REGISTRATION_GIVEN)
 _INSERT_REGISTRATION_TOPIC = Prepared(
     sa.insert(t.registration_topics).values(
         registration_id=sa.bindparam("b_registration_id"), topic_id=sa.bindparam("b_topic_id")
@@ -151,11 +151,7 @@ _CHANGE_CONTACT = Prepared(
         updated_at=sa.bindparam("b_now"),
     )
 )
-_INSERT_CALLBACK = Prepared(
-    sa.insert(t.callbacks)
-    .values({name: sa.bindparam(f"b_{name}") for name in _CALLBACK_GIVEN})
-    .returning(*t.callbacks.c)
-)
+_INSERT_CALLBACK = _inserting(t.callbacks, _CALLBACK_GIVEN)
 _SCHEDULED_CALLBACKS = Prepared(
     sa.select(t.callbacks)
     .where(_cb.owner_id == sa.bindparam("b_owner"), _cb.state == CallbackState.BOOKED.value)
