@@ -34,8 +34,7 @@ async def current_user(
 ) -> User:
     if credentials is None:
         raise Unauthorized("a bearer token is needed (Authorization: Bearer <token>)")
-    services: Services = request.app.state.services
-    return await services.users.authenticate(credentials.credentials)
+    return await (await get_services(request)).users.authenticate(credentials.credentials)
 
 
 async def manager(user: Annotated[User, Depends(current_user)]) -> User:

@@ -84,8 +84,6 @@ class _Connection(aiosqlite.Connection):
         self._thread_idle.set()
         self._commits = 0
         self._checkpointer = checkpointer
-        self.busy_waits = 0
-        """Statements refused as busy on the loop and run again in the thread."""
 
     @property
     def checkpoints(self) -> int:
@@ -118,7 +116,6 @@ class _Connection(aiosqlite.Connection):
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         # Refused before doing anything: waiting for the lock is safe in the thread.
-        self.busy_waits += 1
         return await self._in_thread(fn, args, kwargs, wait=True)
 
     async def _in_thread(

@@ -194,16 +194,15 @@ class _SqliteWrites:
 
     async def count(self, query: Prepared, params: Mapping[str, Any]) -> int:
         cursor = await self._driver.execute(*query.bound(self._dialect, params))
+        changed = int(cursor.rowcount)
         await cursor.close()
-        return int(cursor.rowcount)
+        return changed
 
     async def many(self, query: Prepared, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        sql = query.bound(self._dialect, params[0])[0]
-        rows = [query.bound(self._dialect, one)[1] for one in params]
-        cursor = await self._driver.executemany(sql, rows)
-        await cursor.close()
+        bound = [query.bound(self._dialect, one) for one in params]
+        if bound:
+            cursor = await self._driver.executemany(bound[0][0], [values for _, values in bound])
+            await cursor.close()
 
 
 class _SqlAlchemyWrites:
@@ -234,11 +233,13 @@ def reader(engine: AsyncEngine) -> Reader | None:
     found = _readers.get(sync_engine)
     if found is None:
         found = _readers[sync_engine] = Reader(engine)
-        sa.event.listen(sync_engine, "engine_disposed", lambda _: _drop(sync_engine))
+        if not sa.event.contains(sync_engine, "engine_disposed", _drop):
+            sa.event.listen(sync_engine, "engine_disposed", _drop)
     return found
 
 
 def _drop(sync_engine: Any) -> None:
+    """On ``engine_disposed``: the reader closes with the engine's connections."""
     found = _readers.pop(sync_engine, None)
     if found is not None:
         found.close()
