@@ -179,7 +179,9 @@ async def _add_postgres(
     inserted, refused, existing = tuple(result.one())
     if existing:
         found = await conn.exec_driver_sql(_POSTGRES_EXISTING, (campaign_id, existing))
-        stored = {phone: (contact_id, attributes) for phone, contact_id, attributes in found}
+        stored = {
+            phone: (contact_id, attributes) for phone, contact_id, attributes in map(tuple, found)
+        }
         changed = _merged(unique, stored, stamp, dict)
         if changed:
             await conn.exec_driver_sql(_POSTGRES_MERGE, changed)
