@@ -221,3 +221,49 @@ def _bind(conn: AsyncConnection, column: sa.Column[Any], value: Any) -> Any:
     dialect = conn.dialect
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return value if process is None else process(value)
+
+
+# Do-not-call numbers, any number of them in one statement each: the list as one value
+# (bound parameters run out at 32,766 on SQLite). Contacts have no index on the phone
+# alone, so stopping them is one scan of the table per call; callers pass large batches.
+_SQLITE_DNC_INSERT = """
+INSERT INTO dnc (phone, reason, added_at) SELECT value, ?, ? FROM json_each(?) WHERE true
+ON CONFLICT (phone) DO NOTHING
+"""
+_SQLITE_DNC_STOP = """
+UPDATE contacts SET state = ?, due_at = NULL, updated_at = ?
+WHERE state IN (SELECT value FROM json_each(?)) AND phone IN (SELECT value FROM json_each(?))
+"""
+_POSTGRES_DNC_INSERT = """
+INSERT INTO dnc (phone, reason, added_at) SELECT unnest($1::text[]), $2::text, $3::timestamptz
+ON CONFLICT (phone) DO NOTHING
+"""
+_POSTGRES_DNC_STOP = """
+UPDATE contacts SET state = $1::text, due_at = NULL, updated_at = $2::timestamptz
+WHERE state = ANY($3::text[]) AND phone = ANY($4::text[])
+"""
+# Queued and booked contacts stop now; a call in progress ends normally and then keeps the
+# do-not-call state (see Store.finish_attempt).
+_STOPPED = [
+    ContactState.PENDING.value,
+    ContactState.RETRY.value,
+    ContactState.CALLBACK.value,
+    ContactState.DIALING.value,
+]
+
+
+async def add_dnc(conn: AsyncConnection, phones: Iterable[str], reason: str, now: datetime) -> int:
+    """:meth:`Store.dnc_add` inside the caller's transaction ``conn``."""
+    unique = sorted(set(phones))
+    if not unique:
+        return 0
+    stamp = _bind(conn, t.dnc.c.added_at, now)
+    dnc = ContactState.DNC.value
+    if conn.dialect.name == "postgresql":
+        added = await conn.exec_driver_sql(_POSTGRES_DNC_INSERT, (unique, reason, stamp))
+        await conn.exec_driver_sql(_POSTGRES_DNC_STOP, (dnc, stamp, _STOPPED, unique))
+    else:
+        numbers = _encode(unique)
+        added = await conn.exec_driver_sql(_SQLITE_DNC_INSERT, (reason, stamp, numbers))
+        await conn.exec_driver_sql(_SQLITE_DNC_STOP, (dnc, stamp, _encode(_STOPPED), numbers))
+    return added.rowcount

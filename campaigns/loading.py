@@ -1,7 +1,8 @@
-"""Loading a contact list into a campaign: the importer's batches, written by the store.
+"""Loading a file of numbers: a contact list into a campaign, or the do-not-call list.
 
-Shared by the CLI and the HTTP API. Parsing runs in a thread (and, with workers, in
-processes) while the event loop writes the previous batch.
+The importer's batches, written by the store. Shared by the CLI and the HTTP API. Parsing
+runs in a thread (and, with workers, in processes) while the event loop writes the
+previous batch.
 
 The importer's batches are joined to at least :data:`WRITE_ROWS` rows per transaction:
 each transaction rewrites every index page it touches, and phone numbers land all over
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,17 +25,20 @@ from typing import Final
 
 from campaigns.importer import (
     Batch,
+    ContactRow,
     ImportOptions,
     Refusal,
     RefusalsFile,
     inspect_file,
     read_batches,
 )
-from campaigns.store import Store
+from campaigns.store import AddResult, Store
 
 DNC_REASON = "on the do-not-call list"
 WRITE_ROWS: Final = 8_000
 """Rows written per transaction (at least; whole importer batches are joined)."""
+DNC_WRITE_ROWS: Final = 50_000
+"""Numbers per do-not-call transaction: each one scans the contacts for those to stop."""
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ class LoadSummary:
 
 
 Progress = Callable[[LoadSummary], None]
+Write = Callable[[Sequence[ContactRow]], Awaitable[AddResult]]
 
 _DONE = object()
 
@@ -71,6 +76,44 @@ async def load_contacts(
 
     Every refused row, with its line number and reason, goes to ``errors_path`` if given.
     """
+
+    def write(rows: Sequence[ContactRow]) -> Awaitable[AddResult]:
+        return store.add_contacts(campaign_id, rows, now)
+
+    return await _load(path, options, write, errors_path, on_progress, write_rows)
+
+
+async def load_dnc(
+    store: Store,
+    path: Path,
+    options: ImportOptions,
+    reason: str,
+    now: datetime,
+    *,
+    errors_path: Path | None = None,
+    on_progress: Progress | None = None,
+    write_rows: int = DNC_WRITE_ROWS,
+) -> LoadSummary:
+    """Add the numbers of ``path`` to the do-not-call list, as :func:`load_contacts` reads it.
+
+    ``imported`` counts the numbers added, ``merged`` those already listed (or repeated).
+    """
+
+    async def write(rows: Sequence[ContactRow]) -> AddResult:
+        added = await store.dnc_add([row.phone for row in rows], reason, now)
+        return AddResult(added, len(rows) - added)
+
+    return await _load(path, options, write, errors_path, on_progress, write_rows)
+
+
+async def _load(
+    path: Path,
+    options: ImportOptions,
+    write: Write,
+    errors_path: Path | None,
+    on_progress: Progress | None,
+    write_rows: int,
+) -> LoadSummary:
     contact_file = await asyncio.to_thread(inspect_file, path, options)
     summary = LoadSummary(size=contact_file.size)
     batches = read_batches(contact_file, options)
@@ -96,7 +139,7 @@ async def load_contacts(
         try:
             while (item := await ahead.get()) is not _DONE:
                 assert isinstance(item, Batch)
-                result = await store.add_contacts(campaign_id, item.rows, now)
+                result = await write(item.rows)
                 summary.lines = item.lines_read
                 summary.bytes_read = item.bytes_read
                 summary.imported += result.inserted

@@ -536,40 +536,7 @@ class SqlStore:
 
     @long_running
     async def dnc_add(self, phones: Sequence[str], reason: str, now: datetime) -> int:
-        unique = sorted(set(phones))
-        c = t.contacts.c
-
-        async def work(conn: AsyncConnection) -> int:
-            known = set(
-                (await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone.in_(unique))))
-                .scalars()
-                .all()
-            )
-            new = [p for p in unique if p not in known]
-            if new:
-                await conn.execute(
-                    sa.insert(t.dnc), [{"phone": p, "reason": reason, "added_at": now} for p in new]
-                )
-            # Queued and booked contacts stop now; a call in progress ends normally and then
-            # keeps the DNC state (see finish_attempt).
-            await conn.execute(
-                sa.update(t.contacts)
-                .where(
-                    c.phone.in_(unique),
-                    c.state.in_(
-                        [
-                            ContactState.PENDING.value,
-                            ContactState.RETRY.value,
-                            ContactState.CALLBACK.value,
-                            ContactState.DIALING.value,
-                        ]
-                    ),
-                )
-                .values(state=ContactState.DNC.value, due_at=None, updated_at=now)
-            )
-            return len(new)
-
-        return await self._tx(work)
+        return await self._tx(lambda conn: bulk.add_dnc(conn, phones, reason, now))
 
     async def dnc_remove(self, phones: Sequence[str]) -> int:
         async def work(conn: AsyncConnection) -> int:

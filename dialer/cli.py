@@ -6,7 +6,8 @@ import asyncio
 import functools
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,8 +21,8 @@ from agent_api.services import Users
 from ami_bridge import AmiError
 from ami_bridge.simulator import PbxSimulator
 from campaigns.agents import Role, User
-from campaigns.importer import ImportFileError, ImportOptions, iter_batches
-from campaigns.loading import LoadSummary, load_contacts
+from campaigns.importer import ImportFileError, ImportOptions
+from campaigns.loading import LoadSummary, load_contacts, load_dnc
 from campaigns.model import CampaignState, DialMode
 from campaigns.phones import PhoneError, normalise
 from campaigns.spec import Campaign, CampaignSpec, SpecError
@@ -214,13 +215,41 @@ _state_command("finish", CampaignState.FINISHED, "Finish a campaign for good.")
 # Contacts
 
 
-def _summary_table(summary: LoadSummary) -> Table:
-    table = Table("result", "rows", title="contact import")
-    table.add_row("imported", str(summary.imported))
-    table.add_row("merged duplicates", str(summary.merged))
+def _print_summary(
+    summary: LoadSummary, title: str, imported: str, merged: str, errors: Path | None
+) -> None:
+    table = Table("result", "rows", title=title)
+    table.add_row(imported, str(summary.imported))
+    table.add_row(merged, str(summary.merged))
     for reason, n in summary.refused.most_common():
         table.add_row(f"refused: {reason}", str(n))
-    return table
+    out.print(table)
+    if errors is not None:
+        out.print(f"{summary.refused_total} refused rows written to {errors}")
+
+
+@contextmanager
+def _progress(file: Path) -> Iterator[Callable[[LoadSummary], None]]:
+    """A progress bar on stderr for loading ``file``; yields the loader's callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(file.name, total=None, rows=0)
+
+        def update(summary: LoadSummary) -> None:
+            bar.update(task, total=summary.size, completed=summary.bytes_read, rows=summary.lines)
+
+        yield update
+
+
+_WORKERS = typer.Option(min(2, os.cpu_count() or 1), help="Processes checking numbers (0: none).")
+_ERRORS = typer.Option(None, help="Write refused rows (line, reason) here.")
 
 
 @contacts_app.command("import")
@@ -232,10 +261,8 @@ async def contacts_import(
     region: str | None = typer.Option(None, help="Default region (default: the campaign's)."),
     phone_column: str | None = typer.Option(None, help="Header of the phone column."),
     timezone_column: str | None = typer.Option(None, help="Header of a time zone column."),
-    errors: Path | None = typer.Option(None, help="Write refused rows (line, reason) here."),
-    workers: int = typer.Option(
-        min(2, os.cpu_count() or 1), help="Processes checking numbers (0: none)."
-    ),
+    errors: Path | None = _ERRORS,
+    workers: int = _WORKERS,
 ) -> None:
     """Import a CSV contact list (UTF-8, ',' or ';') into a campaign."""
     async with _store(ctx) as store:
@@ -247,22 +274,7 @@ async def contacts_import(
             timezone_column=timezone_column,
             workers=workers,
         )
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TextColumn("{task.fields[rows]} rows"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(file.name, total=None, rows=0)
-
-            def progress(summary: LoadSummary) -> None:
-                bar.update(
-                    task, total=summary.size, completed=summary.bytes_read, rows=summary.lines
-                )
-
+        with _progress(file) as progress:
             summary = await load_contacts(
                 store,
                 target.id,
@@ -272,9 +284,7 @@ async def contacts_import(
                 errors_path=errors,
                 on_progress=progress,
             )
-    out.print(_summary_table(summary))
-    if errors is not None:
-        out.print(f"{summary.refused_total} refused rows written to {errors}")
+    _print_summary(summary, "contact import", "imported", "merged duplicates", errors)
 
 
 # Do-not-call
@@ -319,17 +329,17 @@ async def dnc_import(
     region: str = typer.Option("NO", help="Region for numbers without +country."),
     phone_column: str | None = typer.Option(None, help="Header of the phone column."),
     reason: str = typer.Option("imported", help="Why (kept with each number)."),
+    errors: Path | None = _ERRORS,
+    workers: int = _WORKERS,
 ) -> None:
     """Add every number of a CSV file (with a phone column) to the do-not-call list."""
-    options = ImportOptions(region=region, phone_column=phone_column)
-    added = refused = 0
+    options = ImportOptions(region=region, phone_column=phone_column, workers=workers)
     async with _store(ctx) as store:
-        batches = iter_batches(file, options)
-        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-            refused += len(batch.refusals)
-            if batch.rows:
-                added += await store.dnc_add([r.phone for r in batch.rows], reason, _now())
-    out.print(f"{added} added, {refused} rows refused")
+        with _progress(file) as progress:
+            summary = await load_dnc(
+                store, file, options, reason, _now(), errors_path=errors, on_progress=progress
+            )
+    _print_summary(summary, "do-not-call import", "added", "already listed", errors)
 
 
 # Users

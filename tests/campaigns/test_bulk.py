@@ -90,3 +90,18 @@ async def test_a_batch_larger_than_any_parameter_limit(store: SqlStore) -> None:
     assert (again.inserted, again.merged) == (0, 100)
     stats = await store.campaign_stats(cid)
     assert stats.contacts_by_state == {ContactState.PENDING: 40_000}
+
+
+async def test_dnc_list_larger_than_any_parameter_limit(
+    store: SqlStore, engine: AsyncEngine
+) -> None:
+    """Forty thousand do-not-call numbers at once: counted once each, queued contacts stopped."""
+    cid = (await store.create_campaign(CampaignSpec(name="c"), NOW)).id
+    await store.add_contacts(cid, [row(2, "+4741000001"), row(3, "+4799999999")], NOW)
+    numbers = [f"+4741{i:06d}" for i in range(40_000)]
+    assert await store.dnc_add(numbers + numbers[:10], "registry", NOW) == 40_000
+    assert await store.dnc_add(numbers[:5] + ["+4741999999"], "registry", LATER) == 1
+    state, _, updated = await stored(engine, "+4741000001")
+    assert (state, updated) == (ContactState.DNC.value, NOW)
+    state, _, updated = await stored(engine, "+4799999999")
+    assert (state, updated) == (ContactState.PENDING.value, NOW)

@@ -94,6 +94,38 @@ def test_do_not_call_numbers_are_refused_at_import(ringback, tmp_path: Path) -> 
     assert code == 1 and "error" in output
 
 
+def test_dnc_import_stops_contacts_and_reports_refused_rows(ringback, tmp_path: Path) -> None:
+    """A do-not-call file adds its numbers once, stops listed contacts, reports bad rows."""
+    ringback("campaign", "create", "spring")
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("phone\n+4741234567\n+4741234568\n", encoding="utf-8")
+    assert ringback("contacts", "import", "spring", str(contacts))[0] == 0
+    registry = tmp_path / "dnc.csv"
+    registry.write_text(
+        "msisdn;since\n41234567;2020\n+47 412 34 569;2021\nukjent;2022\n412 34 567;2023\n",
+        encoding="utf-8",
+    )
+    errors = tmp_path / "refused.csv"
+    code, output = ringback("dnc", "import", str(registry), "--errors", str(errors))
+    assert code == 0, output
+    table = dict(
+        (cells[1].strip(), cells[2].strip())
+        for cells in (line.split("│") for line in output.splitlines())
+        if len(cells) == 4
+    )
+    assert table == {
+        "added": "2",
+        "already listed": "1",
+        "refused: phone number contains letters": "1",
+    }
+    with errors.open(encoding="utf-8", newline="") as f:
+        assert [(r["line"], r["reason"]) for r in csv.DictReader(f)] == [
+            ("4", "phone number contains letters")
+        ]
+    code, output = ringback("campaign", "show", "spring")
+    assert "dnc" in output and "pending" in output
+
+
 def test_campaign_file_apply_and_state_moves(ringback, tmp_path: Path) -> None:
     """A campaign file creates then updates; state moves are checked."""
     code, output = ringback("campaign", "apply", str(ROOT / "config" / "campaign.toml"))
