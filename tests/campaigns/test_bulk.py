@@ -100,7 +100,7 @@ async def test_dnc_list_larger_than_any_parameter_limit(
     await store.add_contacts(cid, [row(2, "+4741000001"), row(3, "+4799999999")], NOW)
     numbers = [f"+4741{i:06d}" for i in range(40_000)]
     assert await store.dnc_add(numbers + numbers[:10], "registry", NOW) == 40_000
-    assert await store.dnc_add(numbers[:5] + ["+4741999999"], "registry", LATER) == 1
+    assert await store.dnc_add([*numbers[:5], "+4741999999"], "registry", LATER) == 1
     state, _, updated = await stored(engine, "+4741000001")
     assert (state, updated) == (ContactState.DNC.value, NOW)
     state, _, updated = await stored(engine, "+4799999999")
