@@ -18,6 +18,7 @@ from agent_api.routers import (
     callbacks,
     campaigns,
     cases,
+    dnc,
     events,
     interactions,
     preview,
@@ -69,7 +70,7 @@ def create_app(
     app.state.hub = hub
     app.state.sse_keepalive = sse_keepalive_seconds
     app.state.settings = settings
-    for module in (users, interactions, wrapup, callbacks, cases, campaigns, events, preview):
+    for module in (users, interactions, wrapup, callbacks, cases, campaigns, dnc, events, preview):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["health"])

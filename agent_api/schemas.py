@@ -185,6 +185,24 @@ class ContactImportOut(Out):
     """The first refused rows, with their line numbers."""
 
 
+class DncAddIn(In):
+    numbers: list[str] = Field(min_length=1, max_length=10_000)
+    reason: str = Field("", max_length=200)
+    region: str = Field("NO", description="Region for numbers without +country.")
+
+
+class DncAddOut(Out):
+    added: int
+    already_listed: int
+    """Numbers of the request (each counted once) that were on the list already."""
+
+
+class DncNumberOut(Out):
+    number: str
+    """E.164."""
+    listed: bool
+
+
 class AttemptOut(Out):
     attempt_id: int
 
