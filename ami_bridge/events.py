@@ -1,6 +1,6 @@
 """Typed, immutable AMI events: the only shape AMI data takes outside the parser.
 
-Field names were checked against recorded Asterisk 22 traffic (``shared/ami-traces``);
+Field names were checked against recorded Asterisk 22 traffic (``tests/fixtures/ami-traces``);
 the queue/agent events follow the Asterisk 20+ AMI event documentation.
 """
 

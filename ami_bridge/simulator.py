@@ -1,7 +1,7 @@
 """A PBX simulator speaking AMI like Asterisk 22, for tests, demos and the CLI.
 
 It plays each call out with the event sequences, field names and codes recorded from a
-real Asterisk in ``shared/ami-traces`` (a conformance test keeps it honest). Each call
+real Asterisk in ``tests/fixtures/ami-traces`` (a conformance test keeps it honest). Each call
 is modelled as the Local channel pair those recordings used: ``;1`` is the originated
 channel, ``;2`` the contact side, which carries the real cause for busy/congestion.
 

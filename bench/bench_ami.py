@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/bench_ami.py [--calls N] [--concurrent N]``
 
-The stream is built from the real Asterisk 22 transcripts in ``../shared/ami-traces``:
+The stream is built from the real Asterisk 22 transcripts in ``tests/fixtures/ami-traces``:
 each call is one recorded scenario with its ids rewritten, calls interleaved message
 by message, everything (Newexten, Cdr, DeviceStateChange...) kept as Asterisk sends it.
 "Bridge" means what happens to each TCP read in production: parse, decode to a typed
@@ -25,7 +25,7 @@ from ami_bridge.calls import CallEvent, CallOutcome, CallTracker
 from ami_bridge.client import AmiClient
 from ami_bridge.protocol import AmiParser, Banner, Message
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
+TRACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami-traces"
 TEMPLATES = ["human", "machine", "noanswer", "busy", "congestion", "unallocated", "answer"]
 CHUNK = 65536
 

@@ -87,7 +87,7 @@ def outcomes(name: str, events: list[CallEvent]) -> list[Outcome]:
 
 
 def test_every_trace_has_an_expectation() -> None:
-    """Each transcript in shared/ami-traces has an expected outcome here (none is skipped)."""
+    """Each transcript in tests/fixtures/ami-traces has an expected outcome here (none is skipped)."""
     assert traces.TRACES.is_dir()
     assert set(traces.scenario_names()) == set(EXPECTED)
 

@@ -1,4 +1,4 @@
-"""Helpers to load the recorded Asterisk 22 transcripts in ``shared/ami-traces``."""
+"""Helpers to load the recorded Asterisk 22 transcripts in ``tests/fixtures/ami-traces``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ami_bridge.protocol import AmiParser, Banner, MalformedMessage, Message
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "ami-traces"
+TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "ami-traces"
 ATTEMPT_VARIABLE = "DIALER_ATTEMPT_ID"
 
 
