@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaigns import tables as t
-from campaigns.agents import Clash, Role, Unknown, User
+from campaigns.agents import Clash, Invalid, Role, Unknown, User
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType, Priority
 from campaigns.model import ContactState
 from campaigns.sqlbase import callback_row, transaction
@@ -137,11 +137,21 @@ _INSERT_REGISTRATION_TOPIC = Prepared(
         registration_id=sa.bindparam("b_registration_id"), topic_id=sa.bindparam("b_topic_id")
     )
 )
+_a = t.attempts.c
+# Dialer feedback changes the contact only through the interaction's own attempt: that
+# attempt is settled, no later one was made, and no claim holds the contact now.
 _CHANGE_CONTACT = Prepared(
     sa.update(t.contacts)
     .where(
         t.contacts.c.id == sa.bindparam("b_id"),
         *(t.contacts.c.state != state for state in _UNTOUCHABLE),
+        t.contacts.c.state != ContactState.DIALING.value,
+        sa.exists().where(
+            _a.id == sa.bindparam("b_attempt_id"),
+            _a.contact_id == t.contacts.c.id,
+            _a.ended_at.isnot(None),
+        ),
+        ~sa.exists().where(_a.contact_id == t.contacts.c.id, _a.id > sa.bindparam("b_attempt_id")),
     )
     .values(
         state=sa.bindparam("b_state"),
@@ -150,6 +160,9 @@ _CHANGE_CONTACT = Prepared(
         lease_expires_at=sa.null(),
         updated_at=sa.bindparam("b_now"),
     )
+)
+_CONTACT_STATE = Prepared(
+    sa.select(t.contacts.c.state).where(t.contacts.c.id == sa.bindparam("b_id"))
 )
 _INSERT_CALLBACK = _inserting(t.callbacks, _CALLBACK_GIVEN)
 _SCHEDULED_CALLBACKS = Prepared(
@@ -563,13 +576,27 @@ class SqlAgentStore:
                 [{"b_registration_id": row.id, "b_topic_id": tid} for tid in topic_ids],
             )
             if contact_change is not None:
+                if interaction.attempt_id is None:
+                    raise Invalid(
+                        "feedback: dialer feedback is only for the agent's own dialer calls",
+                        field="feedback",
+                    )
                 change = {
                     "b_id": contact_change.contact_id,
                     "b_state": contact_change.state.value,
                     "b_due_at": contact_change.due_at,
+                    "b_attempt_id": interaction.attempt_id,
                     "b_now": now,
                 }
-                await tx.count(_CHANGE_CONTACT, change)
+                if await tx.count(_CHANGE_CONTACT, change) != 1:
+                    state = await tx.rows(_CONTACT_STATE, {"b_id": contact_change.contact_id})
+                    if not state or state[0].state not in _UNTOUCHABLE:
+                        raise Clash(
+                            "feedback: the contact is being dialled, or was dialled again "
+                            "since this call; register without dialer feedback",
+                            code="wrapup.contact_busy",
+                            field="feedback",
+                        )
             booked = await _insert_callback(tx, callback, now) if callback else None
             return _registration(row, tuple(topic_ids)), booked
 

@@ -305,6 +305,7 @@ class SqlStore:
                     due_at=due_at,
                     lease_owner=None,
                     lease_expires_at=None,
+                    attempt_id=None,
                     updated_at=due_at,
                 )
             )
@@ -351,6 +352,7 @@ class SqlStore:
                     due_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
+                    attempt_id=None,
                     updated_at=now,
                 )
             )
@@ -396,14 +398,16 @@ class SqlStore:
             )
             if renewed.rowcount != 1:
                 raise Conflict(f"contact {contact.id} is not claimed by {owner}")
-            return await _insert_attempt(conn, contact, owner, now)
+            attempt = await _insert_attempt(conn, contact, owner, now)
+            await _hold(conn, contact.id, attempt.id)
+            return attempt
 
         return await self._tx(work)
 
     async def finish_attempt(
         self, attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
     ) -> bool:
-        a, c = t.attempts.c, t.contacts.c
+        a = t.attempts.c
 
         async def work(conn: AsyncConnection) -> bool:
             closed = (
@@ -418,13 +422,17 @@ class SqlStore:
                 return False
             contact_id, detail = closed
             if "callback_id" in detail:
-                await _close_callback(conn, detail["callback_id"], contact_id, outcome, now)
+                await _close_callback(
+                    conn, detail["callback_id"], contact_id, attempt_id, outcome, now
+                )
                 if outcome is Outcome.FAILED_SYSTEM:
                     return True
+            # Only the attempt holding the contact's claim settles it: a stale attempt (its
+            # contact requeued and claimed again meanwhile) never releases a newer claim.
             # A contact put on the do-not-call list during the call stays there.
             await conn.execute(
                 sa.update(t.contacts)
-                .where(c.id == contact_id, c.state == ContactState.DIALING.value)
+                .where(*_held_by(contact_id, attempt_id))
                 .values(
                     state=decision.state.value,
                     due_at=decision.due_at,
@@ -434,6 +442,7 @@ class SqlStore:
                     last_outcome=outcome.value,
                     lease_owner=None,
                     lease_expires_at=None,
+                    attempt_id=None,
                     updated_at=now,
                 )
             )
@@ -528,7 +537,9 @@ class SqlStore:
                 raise Conflict(f"callback {callback.id} cannot be delivered now")
             contact = _contact(row._mapping)
             detail = {"callback_id": callback.id}
-            return contact, await _insert_attempt(conn, contact, owner, now, agent_id, detail)
+            attempt = await _insert_attempt(conn, contact, owner, now, agent_id, detail)
+            await _hold(conn, contact.id, attempt.id)
+            return contact, attempt
 
         return await self._tx(work)
 
@@ -639,6 +650,7 @@ def _claim_statement(postgres: bool) -> sa.Update:
         due_at=None,
         lease_owner=sa.bindparam("b_owner"),
         lease_expires_at=sa.bindparam("b_lease_until"),
+        attempt_id=None,
         updated_at=sa.bindparam("b_now"),
     ).returning(*(c[name] for name in _CLAIMED))
 
@@ -660,6 +672,23 @@ async def _insert_campaign(conn: AsyncConnection, spec: CampaignSpec, now: datet
     return _campaign(row)
 
 
+async def _hold(conn: AsyncConnection, contact_id: int, attempt_id: int) -> None:
+    """Record ``attempt_id`` as the attempt holding the contact's claim."""
+    await conn.execute(
+        sa.update(t.contacts).where(t.contacts.c.id == contact_id).values(attempt_id=attempt_id)
+    )
+
+
+def _held_by(contact_id: int, attempt_id: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The contact, if it is being dialled and its claim is ``attempt_id``'s."""
+    c = t.contacts.c
+    return (
+        c.id == contact_id,
+        c.state == ContactState.DIALING.value,
+        c.attempt_id == attempt_id,
+    )
+
+
 def _campaign_ref(ref: int | str) -> sa.ColumnElement[bool]:
     if isinstance(ref, int) or ref.isdigit():
         return t.campaigns.c.id == int(ref)
@@ -667,20 +696,26 @@ def _campaign_ref(ref: int | str) -> sa.ColumnElement[bool]:
 
 
 async def _close_callback(
-    conn: AsyncConnection, callback_id: int, contact_id: int, outcome: Outcome, now: datetime
+    conn: AsyncConnection,
+    callback_id: int,
+    contact_id: int,
+    attempt_id: int,
+    outcome: Outcome,
+    now: datetime,
 ) -> None:
-    cb, c = t.callbacks.c, t.contacts.c
+    cb = t.callbacks.c
     if outcome is Outcome.FAILED_SYSTEM:
         # The contact was never reached (the agent's phone did not answer, or the dialer
         # lost the call): the callback stays due and its contact waits for it.
         await conn.execute(
             sa.update(t.contacts)
-            .where(c.id == contact_id, c.state == ContactState.DIALING.value)
+            .where(*_held_by(contact_id, attempt_id))
             .values(
                 state=ContactState.CALLBACK.value,
                 due_at=None,
                 lease_owner=None,
                 lease_expires_at=None,
+                attempt_id=None,
                 updated_at=now,
             )
         )

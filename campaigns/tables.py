@@ -79,6 +79,10 @@ contacts = sa.Table(
     _ts("lease_expires_at", nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    # The attempt holding the claim (None: claimed but not dialled yet, or not claimed).
+    # Only that attempt's settlement releases the contact. No foreign key: attempts
+    # refer to contacts already, and the two tables would depend on each other.
+    sa.Column("attempt_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=True),
     sa.UniqueConstraint("campaign_id", "phone"),
 )
 # The claim reads these two partial indexes, each as one range scan in queue order. The

@@ -312,7 +312,10 @@ def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:
             f"interaction {interaction.id} is already wrapped up",
             code="wrapup.already_registered",
         )
-    if draft.feedback is not None and not interaction.is_dialer_call:
+    if draft.feedback is not None and (
+        not interaction.is_dialer_call or interaction.attempt_id is None
+    ):
+        # A call recorded by hand is no dialer attempt: it never changes the contact.
         raise Invalid("feedback: dialer feedback is only for dialer calls", field="feedback")
     if draft.feedback is Feedback.CALLBACK and draft.callback is None:
         raise Invalid("callback: a callback needs a date and time", field="callback")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from campaigns.model import ContactState, Outcome
+from campaigns.retry import Decision
 from tests.agent_api.conftest import Api
 from tests.conftest import NOW
 
@@ -12,20 +14,19 @@ TOMORROW_15 = "2026-11-24T15:00:00+01:00"
 SATURDAY = "2026-11-28T12:00:00+01:00"
 
 
-async def dialer_interaction(api: Api, headers: dict[str, str] | None = None) -> int:
-    r = await api.client.post(
-        "/agents/me/interactions",
-        json={
-            "phone": "+4741000001",
-            "direction": "outbound",
-            "contact_id": api.contact_id,
-            "campaign_id": api.campaign_id,
-        },
-        headers=headers or api.agent,
+async def dialer_interaction(api: Api, *, settled: bool = False) -> int:
+    """A call the dialer hands the agent: an attempt on the claimed contact and its
+    interaction. ``settled``: the attempt ended answered, as the engine settles it."""
+    store = api.services.campaigns
+    contact = await store.get_contact(api.contact_id)
+    attempt = await store.start_attempt(contact, "test", NOW, NOW + timedelta(minutes=5))
+    if settled:
+        done = Decision(ContactState.COMPLETED, None, 1, 1, 0, True)
+        assert await store.finish_attempt(attempt.id, Outcome.ANSWERED, done, NOW)
+    interaction = await api.services.interactions.start_interaction(
+        api.agent_id, contact.phone, contact=contact, attempt_id=attempt.id
     )
-    assert r.status_code == 201, r.text
-    interaction_id: int = r.json()["id"]
-    return interaction_id
+    return interaction.id
 
 
 async def category(api: Api, name: str, multi: bool, campaign: bool = False) -> list[int]:
@@ -75,7 +76,7 @@ async def test_registration_with_callback_end_to_end(api: Api) -> None:
     """Register topics, comment, callback and end reason in one request; see it everywhere."""
     mood = await category(api, "Mood", multi=False)
     sale = await category(api, "Sale", multi=False, campaign=True)
-    interaction_id = await dialer_interaction(api)
+    interaction_id = await dialer_interaction(api, settled=True)
     ended = await api.client.post(f"/interactions/{interaction_id}/end", headers=api.agent)
     assert ended.json()["timer"] == {
         "elapsed_seconds": 0.0,
@@ -167,7 +168,7 @@ async def test_bad_registrations_name_the_field_and_write_nothing(api: Api) -> N
 
 async def test_agents_only_see_their_own(api: Api) -> None:
     """Another agent's interaction, callback and case answer 404."""
-    interaction_id = await dialer_interaction(api)
+    interaction_id = await dialer_interaction(api, settled=True)
     for method, url in (
         ("GET", f"/interactions/{interaction_id}"),
         ("POST", f"/interactions/{interaction_id}/end"),
@@ -190,7 +191,7 @@ async def test_agents_only_see_their_own(api: Api) -> None:
 
 async def test_rebook_and_cancel_scheduled_call(api: Api) -> None:
     """The owner moves a callback inside calling hours, then cancels it."""
-    interaction_id = await dialer_interaction(api)
+    interaction_id = await dialer_interaction(api, settled=True)
     r = await api.client.post(
         f"/interactions/{interaction_id}/registration",
         json={"feedback": "callback", "callback": {"due_at": TOMORROW_15, "for": "all"}},

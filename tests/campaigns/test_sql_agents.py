@@ -13,7 +13,8 @@ from agent_api.testing import RecordingEvents, SettableClock
 from campaigns.agents import Clash, Forbidden, Invalid, Role, Unauthorized, Unknown, User
 from campaigns.cases import CaseActionKind, CaseAmendment, CaseDraft, CaseStatus
 from campaigns.importer import ContactRow
-from campaigns.model import CampaignState, ContactState
+from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.retry import Decision
 from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.sql_agents import SqlAgentStore
 from campaigns.sqlstore import SqlStore
@@ -69,13 +70,20 @@ async def world(engine: AsyncEngine) -> World:
     )
 
 
-async def dialer_call(w: World) -> int:
+async def dialer_call(w: World, *, settled: bool = True) -> int:
+    """A dialer call to the claimed contact, ended; ``settled``: its attempt ended answered."""
     contact = await w.store.get_contact(w.contact_id)
+    attempt = await w.store.start_attempt(contact, "test", NOW, NOW + timedelta(minutes=5))
+    if settled:
+        await w.store.finish_attempt(attempt.id, Outcome.ANSWERED, ANSWERED, NOW)
     interaction = await w.services.interactions.start_interaction(
-        w.agent.id, "+4741000001", contact=contact
+        w.agent.id, "+4741000001", contact=contact, attempt_id=attempt.id
     )
     await w.services.interactions.end_interaction(interaction.id)
     return interaction.id
+
+
+ANSWERED = Decision(ContactState.COMPLETED, None, 1, 1, 0, True)
 
 
 async def test_users_tokens_and_roles(world: World) -> None:
@@ -132,7 +140,7 @@ async def test_registration_with_callback_is_all_or_nothing(world: World) -> Non
 async def test_refused_registration_writes_nothing(world: World) -> None:
     """A callback outside calling hours is refused and nothing is stored."""
     w, it = world, world.services.interactions
-    interaction_id = await dialer_call(w)
+    interaction_id = await dialer_call(w, settled=False)
     saturday = NOW + timedelta(days=5)
     with pytest.raises(Invalid, match="outside the campaign's calling hours"):
         await it.register(
@@ -267,3 +275,45 @@ async def test_cases_mandatory_fields_log_and_creator_rules(world: World) -> Non
         ("mia", CaseActionKind.TAKEN),
     ]
     assert [c.id for c in await cases.mine(w.agent, CaseStatus.TAKEN)] == [case.id]
+
+
+async def test_feedback_on_a_call_taken_by_hand_never_touches_the_contact(world: World) -> None:
+    """An interaction recorded by hand with a contact is no dialer attempt: its dialer
+    feedback is refused and the contact, being dialled, keeps its claim."""
+    w, it = world, world.services.interactions
+    taken = await it.take(w.agent, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
+    await it.end(w.agent, taken.id)
+    with pytest.raises(Invalid, match="feedback"):
+        await it.register(w.agent, taken.id, RegistrationDraft(feedback=Feedback.ANSWERING_MACHINE))
+    contact = await w.store.get_contact(w.contact_id)
+    assert contact.state is ContactState.DIALING
+
+
+async def test_feedback_waits_for_its_attempt_and_yields_to_a_newer_one(world: World) -> None:
+    """Feedback changes the contact only through the interaction's own, settled attempt:
+    not while that call is being settled, and not once another attempt dialled it."""
+    w, it = world, world.services.interactions
+    open_call = await dialer_call(w, settled=False)
+    draft = RegistrationDraft(feedback=Feedback.ANSWERING_MACHINE)
+    with pytest.raises(Clash) as busy:
+        await it.register(w.agent, open_call, draft)
+    assert busy.value.code == "wrapup.contact_busy" and busy.value.field == "feedback"
+    assert (await w.store.get_contact(w.contact_id)).state is ContactState.DIALING
+    assert (await it.view(w.agent, open_call)).registration is None
+    # The first attempt is settled as no answer; the contact is claimed and dialled again.
+    (attempt,) = await w.store.open_attempts("test")
+    no_answer = Decision(ContactState.RETRY, NOW, 1, 1, 0, True)
+    assert await w.store.finish_attempt(attempt.id, Outcome.NO_ANSWER, no_answer, NOW)
+    (contact,) = await w.store.claim_due(w.campaign_id, 1, NOW, "test", NOW + timedelta(hours=1))
+    newer = await w.store.start_attempt(contact, "test", NOW, NOW + timedelta(hours=1))
+    with pytest.raises(Clash):
+        await it.register(w.agent, open_call, draft)
+    held = await w.store.get_contact(w.contact_id)
+    assert (held.state, held.due_at) == (ContactState.DIALING, None)
+    # Settled too: the first call's feedback still may not overrule the newer attempt.
+    assert await w.store.finish_attempt(newer.id, Outcome.NO_ANSWER, no_answer, NOW)
+    with pytest.raises(Clash):
+        await it.register(w.agent, open_call, draft)
+    assert (await w.store.get_contact(w.contact_id)).due_at == NOW
+    registered, _ = await it.register(w.agent, open_call, RegistrationDraft(comment="machine"))
+    assert registered.feedback is None

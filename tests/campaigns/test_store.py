@@ -160,6 +160,29 @@ async def test_finish_attempt_is_exactly_once(store: SqlStore) -> None:
     assert stats.attempts_by_outcome == {Outcome.BUSY: 1}
 
 
+async def test_stale_attempt_never_releases_a_newer_claim(store: SqlStore) -> None:
+    """Settling an attempt whose contact was requeued and claimed again meanwhile closes
+    the attempt and leaves the newer claim alone, before and after its own attempt."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows("+4741000001"), NOW)
+    (contact,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    stale = await store.start_attempt(contact, "me", NOW, LEASE)
+    # The contact goes back to the queue while its call is still up, and is claimed again.
+    assert await store.defer(contact.id, NOW, "me")
+    (again,) = await store.claim_due(cid, 1, NOW, "me", LEASE)
+    machine = first_decision(Outcome.MACHINE)
+    assert await store.finish_attempt(stale.id, Outcome.MACHINE, machine, NOW)
+    held = await store.get_contact(contact.id)
+    assert (held.state, held.attempts, held.last_outcome) == (ContactState.DIALING, 0, None)
+    newer = await store.start_attempt(again, "me", NOW, LEASE)
+    assert not await store.finish_attempt(stale.id, Outcome.BUSY, machine, NOW)
+    assert (await store.get_contact(contact.id)).state is ContactState.DIALING
+    busy = first_decision(Outcome.BUSY)
+    assert await store.finish_attempt(newer.id, Outcome.BUSY, busy, NOW)
+    after = await store.get_contact(contact.id)
+    assert (after.state, after.last_outcome) == (ContactState.RETRY, Outcome.BUSY)
+
+
 async def test_start_attempt_requires_the_lease(store: SqlStore) -> None:
     """Only the claimer may place a call for a claimed contact."""
     cid = await running_campaign(store)

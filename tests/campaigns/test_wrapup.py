@@ -34,7 +34,9 @@ from campaigns.wrapup import (
 )
 from tests.conftest import NOW
 
-DIALER = Interaction(1, 7, Direction.OUTBOUND, "+4741000000", NOW, contact_id=3, campaign_id=5)
+DIALER = Interaction(
+    1, 7, Direction.OUTBOUND, "+4741000000", NOW, contact_id=3, campaign_id=5, attempt_id=9
+)
 INBOUND = Interaction(2, 7, Direction.INBOUND, "+4799999999", NOW)
 MOOD = Category(1, "Mood", multi_choice=False)
 PRODUCT = Category(2, "Product", multi_choice=True)
