@@ -25,6 +25,7 @@ from pydantic import (
 from campaigns.model import CampaignState, DialMode, Outcome
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WALL_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?", re.ASCII)
 
 
 class _Frozen(BaseModel):
@@ -104,6 +105,23 @@ class CallingHours(_Frozen):
     weekdays: frozenset[int] = Field(
         default=frozenset(range(0, 5)), description="0 = Monday ... 6 = Sunday"
     )
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _wall_clock(cls, value: Any) -> Any:
+        # Wall-clock times in the contact's own zone: an offset would make them moments,
+        # and a number is no time of day.
+        if isinstance(value, time):
+            if value.tzinfo is not None:
+                raise ValueError("a local wall-clock time, without an offset (e.g. 09:00)")
+            return value
+        if not isinstance(value, str):
+            raise ValueError("a time of day as text, e.g. '09:00' or '20:30:00'")
+        if not _WALL_CLOCK.fullmatch(value):
+            raise ValueError(
+                f"{value!r}: a local wall-clock time HH:MM[:SS], without an offset (e.g. 09:00)"
+            )
+        return value
 
     @field_validator("weekdays")
     @classmethod

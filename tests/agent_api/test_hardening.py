@@ -29,3 +29,17 @@ async def test_a_hand_recorded_call_cannot_requeue_a_contact_being_dialled(api: 
     assert marked.status_code == 422 and marked.json()["field"] == "feedback", marked.text
     contact = await api.services.campaigns.get_contact(api.contact_id)
     assert contact.state is ContactState.DIALING
+
+
+async def test_calling_hours_with_an_offset_are_refused(api: Api) -> None:
+    """Hours with a UTC offset or of the wrong type are a 422 naming the field (they
+    used to be stored, and then every claim of the campaign failed)."""
+    for hours, field in (
+        ({"start": "00:00:00Z", "end": "23:59:00Z"}, "hours.start"),
+        ({"start": 0, "end": "20:00"}, "hours.start"),
+    ):
+        r = await api.client.post(
+            "/campaigns", json={"name": "utc", "hours": hours}, headers=api.manager
+        )
+        assert r.status_code == 422, r.text
+        assert field in r.json()["field"].split(",")

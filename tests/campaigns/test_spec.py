@@ -56,6 +56,10 @@ def test_a_full_campaign_file_loads(tmp_path: Path) -> None:
         ("max_concurrent = 30", "max_concurent = 30", "dialing.max_concurent: unknown key"),
         ("busy = 5", "busy = -5", "retry.delays_minutes.busy"),
         ('end = "20:30"', 'end = "08:00"', "hours: Value error, end must be after start"),
+        ('start = "09:00"', 'start = "09:00:00Z"', "hours.start: Value error"),
+        ('end = "20:30"', 'end = "20:30+01:00"', "hours.end: Value error"),
+        ('start = "09:00"', "start = 9", "hours.start: Value error"),
+        ('start = "09:00"', "start = 1979-05-27T07:32:00Z", "hours.start: Value error"),
         ('timezone = "Europe/Oslo"', 'timezone = "Mars/Base"', "timezone: Value error, unknown"),
         ("PJSIP/{number}@telco", "PJSIP/trunk", "dialing.channel"),
         ("max_attempts = 4", "max_attempts = 0", "retry.max_attempts"),
@@ -86,3 +90,19 @@ def test_unreadable_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
         CampaignSpec.from_toml(tmp_path / "missing.toml")
     with pytest.raises(SpecError, match="not valid TOML"):
         CampaignSpec.from_toml(write(tmp_path, "[campaign\nname="))
+
+
+def test_calling_hours_are_local_wall_clock_times() -> None:
+    """Calling hours with an offset or of the wrong type are refused naming the field;
+    local times, as text or TOML times, are accepted."""
+    for hours, field in (
+        ({"start": "00:00:00Z", "end": "23:59:00Z"}, "hours.start"),
+        ({"start": 9}, "hours.start"),
+        ({"end": "23:00:00-05:00"}, "hours.end"),
+        ({"start": "9am"}, "hours.start"),
+    ):
+        with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+            CampaignSpec.parse({"name": "x", "hours": hours})
+    spec = CampaignSpec.parse({"name": "x", "hours": {"start": "08:30", "end": "20:00:00"}})
+    again = CampaignSpec.model_validate(spec.model_dump(mode="json"))
+    assert again.hours == spec.hours and again.hours.start.tzinfo is None
