@@ -28,6 +28,7 @@ from campaigns.agents import (
     Unauthorized,
     Unknown,
     User,
+    check_extension,
     check_username,
     hash_token,
     new_token,
@@ -82,7 +83,12 @@ class Users:
         """A new user and its bearer token (shown once; only its hash is kept)."""
         token, token_hash = new_token()
         user = await self._store.create_user(
-            check_username(username), role, name, extension, token_hash, self._clock()
+            check_username(username),
+            role,
+            name,
+            check_extension(extension),
+            token_hash,
+            self._clock(),
         )
         log.info("user_created", user_id=user.id, username=username, role=role.value)
         return user, token
@@ -386,7 +392,9 @@ class Interactions:
         if current in ("on_call", "reserved"):
             raise Clash("the agent is on a call", code="agent.on_call")
         if current == AgentState.LOGGED_OUT.value or campaigns is not None:
-            floor.log_in(user.id, user.extension or f"PJSIP/{user.username}", campaigns)
+            # An extension stored before dial strings were checked is checked again here.
+            phone = check_extension(user.extension) or f"PJSIP/{user.username}"
+            floor.log_in(user.id, phone, campaigns)
         if state is AgentState.READY:
             floor.ready(user.id)
         else:

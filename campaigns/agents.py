@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from campaigns.dialstring import DialStringError, check_dial_string
 from campaigns.store import Conflict, NotFound, StoreError
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -78,6 +79,16 @@ def check_username(username: str) -> str:
             field="username",
         )
     return username
+
+
+def check_extension(extension: str | None) -> str | None:
+    """The agent's phone as Asterisk dials it (``PJSIP/ann``): one dial string, or None."""
+    if extension is None:
+        return None
+    try:
+        return check_dial_string(extension)
+    except DialStringError as exc:
+        raise Invalid(f"extension: {exc}", field="extension") from None
 
 
 def new_token() -> tuple[str, str]:

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.dialstring import check_channel_template
 from campaigns.model import CampaignState, DialMode, Outcome
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -160,13 +161,8 @@ class Dialing(_Frozen):
 
     @field_validator("channel")
     @classmethod
-    def _has_number(cls, value: str) -> str:
-        if value.count("{number}") != 1:
-            raise ValueError("must contain '{number}' exactly once, e.g. PJSIP/{number}@trunk")
-        rest = value.replace("{number}", "")
-        if "{" in rest or "}" in rest:
-            raise ValueError("only the {number} placeholder is allowed")
-        return value
+    def _dial_string(cls, value: str) -> str:
+        return check_channel_template(value)
 
     def channel_for(self, phone: str) -> str:
         return self.channel.replace("{number}", phone)

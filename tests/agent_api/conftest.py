@@ -62,7 +62,7 @@ async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
     await store.add_contacts(campaign.id, [row], NOW)
     (contact,) = await store.claim_due(campaign.id, 1, NOW, "test", NOW + timedelta(minutes=5))
     await agent_store.seed_end_reasons(SEED_END_REASONS)
-    agent, agent_token = await services.users.create_user("anna", Role.AGENT, "Anna", "1001")
+    agent, agent_token = await services.users.create_user("anna", Role.AGENT, "Anna", "PJSIP/1001")
     _, other_token = await services.users.create_user("bob", Role.AGENT)
     _, manager_token = await services.users.create_user("mia", Role.MANAGER)
     app = create_app(services, ApiSettings(), hub, publisher=NullPublisher())

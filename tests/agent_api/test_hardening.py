@@ -43,3 +43,32 @@ async def test_calling_hours_with_an_offset_are_refused(api: Api) -> None:
         )
         assert r.status_code == 422, r.text
         assert field in r.json()["field"].split(",")
+
+
+async def test_extensions_and_channels_are_single_dial_strings(api: Api) -> None:
+    """An extension or channel template Asterisk would read as more than one dial string
+    (a header, a second destination, Dial() options, channel variables) is a 422."""
+    for extension in (
+        "PJSIP/x\r\nAction: Originate",
+        "PJSIP/a&PJSIP/+4741000000@trunk,20,U(x)",
+        "PJSIP/a|b",
+        "ann",
+    ):
+        r = await api.client.post(
+            "/users",
+            json={"username": "eve", "role": "agent", "extension": extension},
+            headers=api.manager,
+        )
+        assert r.status_code == 422 and r.json()["field"] == "extension", (extension, r.text)
+    ok = await api.client.post(
+        "/users",
+        json={"username": "eve", "role": "agent", "extension": "Local/agent-answer@phones"},
+        headers=api.manager,
+    )
+    assert ok.status_code == 201, ok.text
+    r = await api.client.post(
+        "/campaigns",
+        json={"name": "vars", "dialing": {"channel": "PJSIP/{number}@trunk,RINGBACK_ATTEMPT_ID=X"}},
+        headers=api.manager,
+    )
+    assert r.status_code == 422 and r.json()["field"] == "dialing.channel", r.text

@@ -62,6 +62,8 @@ def test_a_full_campaign_file_loads(tmp_path: Path) -> None:
         ('start = "09:00"', "start = 1979-05-27T07:32:00Z", "hours.start: Value error"),
         ('timezone = "Europe/Oslo"', 'timezone = "Mars/Base"', "timezone: Value error, unknown"),
         ("PJSIP/{number}@telco", "PJSIP/trunk", "dialing.channel"),
+        ("PJSIP/{number}@telco", "PJSIP/{number}@telco,RINGBACK_X=1", "dialing.channel"),
+        ("PJSIP/{number}@telco", "PJSIP/{number}@telco&PJSIP/ann", "dialing.channel"),
         ("max_attempts = 4", "max_attempts = 0", "retry.max_attempts"),
         ("weekdays = [0, 1, 2, 3, 4, 5]", "weekdays = [7]", "hours.weekdays"),
         ('uncounted = ["congestion"]', 'uncounted = ["answered"]', "retry.uncounted"),

@@ -154,3 +154,13 @@ def test_db_upgrade_is_idempotent(ringback) -> None:
     """Upgrading twice leaves the schema at head."""
     assert ringback("db", "upgrade") == (0, "database is up to date\n")
     assert ringback("db", "upgrade") == (0, "database is up to date\n")
+
+
+def test_user_add_refuses_an_extension_that_is_not_one_dial_string(ringback) -> None:
+    """CR/LF, '&' or ',' in an extension would add AMI headers, destinations or Dial()
+    options: the user is not created."""
+    for bad in ("PJSIP/x\r\nAction: Originate", "PJSIP/a&PJSIP/+4741000000@trunk,20,U(x)"):
+        code, output = ringback("user", "add", "eve", "--extension", bad)
+        assert code == 1 and "extension" in output, output
+    code, output = ringback("user", "add", "eve", "--extension", "PJSIP/eve")
+    assert code == 0, output
