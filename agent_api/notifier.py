@@ -122,6 +122,10 @@ class Notifier:
             self._hub.send(callback.owner_id, event)
         self._pub.publish(self._topics.callback(callback.id), {**_callback(callback), "due": True})
 
+    def call_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
+        """A call put through to the agent's phone never reached them (they are paused)."""
+        self._agent(agent_id, "call_failed", {"attempt_id": attempt_id, "reason": reason})
+
     def agent_state(self, agent_id: int, state: str, reason: str | None) -> None:
         data = {"agent_id": agent_id, "state": state, "reason": reason}
         self._agent(agent_id, "state", data)

@@ -5,11 +5,12 @@ call events it yields; raw AMI messages never leave this package.
 """
 
 from ami_bridge.bridge import AmiBridge, AsteriskAmiBridge
-from ami_bridge.calls import CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
 from ami_bridge.client import AmiAuthError, AmiDisconnected, AmiError
 from ami_bridge.protocol import UnsafeFieldError
 
 __all__ = [
+    "AgentLeg",
     "AmiAuthError",
     "AmiBridge",
     "AmiDisconnected",

@@ -14,6 +14,7 @@ from typing import Protocol, Self
 import structlog
 
 from ami_bridge.calls import (
+    AgentLeg,
     AttemptKind,
     CallAnswered,
     CallEnded,
@@ -27,8 +28,9 @@ from ami_bridge.client import (
     AmiDisconnected,
     AmiError,
     AmiNotConnected,
+    ConnectionState,
 )
-from ami_bridge.events import AmiEvent, CoreShowChannel, decode_event
+from ami_bridge.events import AmiEvent, CoreShowChannel, Shutdown, decode_event
 from ami_bridge.protocol import encode_action
 
 log = structlog.get_logger()
@@ -83,14 +85,14 @@ class AmiBridge(Protocol):
         agent_channel: str,
         phone: str,
         channel_template: str,
-        context: str,
-        exten: str,
         caller_id: str,
         timeout_s: float,
         variables: Mapping[str, str] = ...,
     ) -> None:
-        """A callback: ring ``agent_channel``; once the agent answers, the dialplan at
-        ``context``/``exten`` dials the contact (``${RINGBACK_CONTACT}``).
+        """A callback or a previewed call: ring ``agent_channel``; once the agent answers,
+        the agent-first dialplan (``ringback-agent``/``callback`` in the shipped one, not
+        the campaign's answered-call context, which runs AMD) dials the contact
+        (``${RINGBACK_CONTACT}``).
 
         The agent not answering settles ``failed_system`` (the contact was never
         called); otherwise the contact's result settles the attempt as for
@@ -112,7 +114,16 @@ class AmiBridge(Protocol):
         ...
 
     def call_events(self) -> AsyncIterator[CallEvent]:
-        """Every CallAnswered / CallOutcome / CallEnded, in order. One consumer."""
+        """Every CallAnswered / CallOutcome / AgentLeg / CallEnded, in order. One consumer."""
+        ...
+
+    @property
+    def available(self) -> bool:
+        """Asterisk takes calls now: logged in, and not shutting down."""
+        ...
+
+    async def wait_available(self) -> None:
+        """Until :attr:`available` (after a reconnect, once the new session is up)."""
         ...
 
     async def live_attempt_ids(self) -> frozenset[str]:
@@ -148,6 +159,8 @@ class AsteriskAmiBridge:
         amd_timeout: float = 8.0,
         agent_context: str = "ringback",
         agent_exten: str = "agent",
+        callback_context: str = "ringback-agent",
+        callback_exten: str = "callback",
     ) -> None:
         self._owns_client = client is None
         self._client = client or AmiClient(
@@ -161,6 +174,12 @@ class AsteriskAmiBridge:
         )
         self._agent_context = agent_context
         self._agent_exten = agent_exten
+        self._callback_context = callback_context
+        self._callback_exten = callback_exten
+        # Set while the current AMI session may place calls: cleared by Asterisk's
+        # Shutdown event (it refuses Originates until it is back), set by a new session.
+        self._session_open = asyncio.Event()
+        self._session_open.set()
         self._tracker = CallTracker(
             attempt_variable=ATTEMPT_VARIABLE,
             amd_enabled=amd_enabled,
@@ -227,8 +246,6 @@ class AsteriskAmiBridge:
         agent_channel: str,
         phone: str,
         channel_template: str,
-        context: str,
-        exten: str,
         caller_id: str,
         timeout_s: float,
         variables: Mapping[str, str] = {},
@@ -241,8 +258,8 @@ class AsteriskAmiBridge:
         await self._originate(
             attempt_id,
             agent_channel,
-            context,
-            exten,
+            self._callback_context,
+            self._callback_exten,
             caller_id,
             timeout_s,
             extra,
@@ -342,6 +359,17 @@ class AsteriskAmiBridge:
         while True:
             yield await self._events.get()
 
+    @property
+    def available(self) -> bool:
+        return self._client.state is ConnectionState.CONNECTED and self._session_open.is_set()
+
+    async def wait_available(self) -> None:
+        while not self.available:
+            if self._client.state is ConnectionState.CONNECTED:
+                await self._session_open.wait()
+            else:
+                await self._client.wait_connected()
+
     async def live_attempt_ids(self) -> frozenset[str]:
         found = set()
         for channel in await self._live_channels():
@@ -359,6 +387,7 @@ class AsteriskAmiBridge:
         return [e for e in map(decode_event, items) if isinstance(e, CoreShowChannel)]
 
     async def _reconcile(self) -> None:
+        self._session_open.set()
         pending = self._tracker.attempt_ids
         if not pending:
             return
@@ -373,6 +402,9 @@ class AsteriskAmiBridge:
         self._publish(settled)
 
     def _on_event(self, event: AmiEvent) -> None:
+        if isinstance(event, Shutdown):
+            log.warning("asterisk_shutting_down", restart=event.restart)
+            self._session_open.clear()
         result = self._tracker.handle(event)
         if result:
             self._publish(result)
@@ -393,6 +425,13 @@ class AsteriskAmiBridge:
                 )
             elif isinstance(event, CallAnswered):
                 log.info("call_answered", attempt_id=event.attempt_id, amd=event.amd)
+            elif isinstance(event, AgentLeg):
+                log.info(
+                    "agent_leg_ended",
+                    attempt_id=event.attempt_id,
+                    answered=event.answered,
+                    dial_status=event.status,
+                )
             elif isinstance(event, CallEnded):
                 log.info(
                     "call_ended",

@@ -10,8 +10,13 @@ What the dialer gets, per attempt:
 * exactly one :class:`CallOutcome` — the SPEC section 2 outcome. For a human it comes
   together with CallAnswered (whether an agent picked up in time, i.e. "abandoned", is
   the dialer's call, not Asterisk's);
+* after the dialer sent an answered call to an agent (Redirect to the dialplan's Dial of
+  the agent's phone), one :class:`AgentLeg`: whether the agent's phone answered;
 * one :class:`CallEnded` after a CallAnswered, when every channel of the call is gone
   (talk time).
+
+A contact who answers and hangs up before AMD decides (``AMD()`` returns HANGUP and no
+UserEvent follows) heard silence and no agent: that attempt is settled ``abandoned``.
 
 Correlation keys, because Asterisk gives no single one (see ami-traces/README, "things
 likely to get wrong"): the Originate ActionID (OriginateResponse), the ChannelId /
@@ -109,7 +114,18 @@ class CallEnded:
     """True when the hangup was not seen and the call was found gone by reconciliation."""
 
 
-CallEvent = CallAnswered | CallOutcome | CallEnded
+@dataclass(frozen=True, slots=True)
+class AgentLeg:
+    """The dialplan's Dial() of the agent's phone, after the dialer's Redirect, is over."""
+
+    attempt_id: str
+    answered: bool
+    status: DialStatus | None
+    """DialEnd's DialStatus: ANSWER, NOANSWER, BUSY, CHANUNAVAIL, CANCEL (the contact hung
+    up while the agent's phone rang)..."""
+
+
+CallEvent = CallAnswered | CallOutcome | CallEnded | AgentLeg
 
 
 class AttemptKind(enum.Enum):
@@ -141,6 +157,8 @@ class _Attempt:
     settled: bool = False
     announced: bool = False
     """CallAnswered was emitted, so CallEnded is owed."""
+    agent_leg: str | None = None
+    """Uniqueid of the agent's channel the dialplan dialled after our Redirect."""
 
 
 class CallTracker:
@@ -250,6 +268,9 @@ class CallTracker:
                 if a is not None and a.kind is AttemptKind.AGENT_FIRST:
                     self._learn(a, event.dest_uniqueid)
                     a.contact_legs.add(event.dest_uniqueid)
+                elif a is not None and a.announced:
+                    # The answered contact's channel dials the agent (ringback,agent).
+                    a.agent_leg = event.dest_uniqueid
             return []
         if isinstance(event, DialEnd):
             return self._on_dial_end(event)
@@ -288,8 +309,14 @@ class CallTracker:
                 return []
         else:
             a = self._by_uid.get(ev.uniqueid)
-            if a is None or a.kind is not AttemptKind.AGENT_FIRST:
+            if a is None:
                 return []
+            if a.kind is AttemptKind.CONTACT:
+                if a.agent_leg is None or ev.dest_uniqueid != a.agent_leg:
+                    return []
+                a.agent_leg = None
+                answered = ev.status is DialStatus.ANSWER
+                return [AgentLeg(a.attempt_id, answered, ev.status)]
         a.dial_status = ev.status
         if ev.status is DialStatus.ANSWER:
             return self._on_answer(a)
@@ -313,7 +340,7 @@ class CallTracker:
         if status is AmdStatus.MACHINE:
             return self._settle(a, Outcome.MACHINE)
         if status is AmdStatus.HANGUP:
-            return self._settle(a, Outcome.ANSWERED, detail="hung up during AMD")
+            return self._settle(a, Outcome.ABANDONED, detail="hung up during AMD")
         return self._announce(a, status, "")
 
     def _announce(self, a: _Attempt, amd: AmdStatus | None, detail: str) -> list[CallEvent]:
@@ -336,8 +363,9 @@ class CallTracker:
         if a.settled:
             return self._end(a, lost=False)
         if a.answered_at is not None:
-            # The contact hung up while AMD was still listening: reached, never talked.
-            return self._settle(a, Outcome.ANSWERED, detail="hung up during AMD")
+            # The contact hung up while AMD was still listening: they heard silence and
+            # no agent, which is a dropped call (and counts against the abandon rate).
+            return self._settle(a, Outcome.ABANDONED, detail="hung up during AMD")
         if a.reason is not None or self._cause(a)[0] in _DECISIVE_CAUSES:
             return self._maybe_settle_failure(a)
         self._schedule(a)  # wait a little for the OriginateResponse
@@ -503,7 +531,8 @@ class CallTracker:
                 out += self._settle(a, Outcome.ANSWERED, detail="reconciled")
                 out += self._end(a, lost=True)
             elif a.answered_at is not None:
-                out += self._settle(a, Outcome.ANSWERED, detail="reconciled")
+                # Gone while AMD listened: no agent ever took it.
+                out += self._settle(a, Outcome.ABANDONED, detail="reconciled: gone during AMD")
             elif a.reason is not None or self._cause(a)[0] in _CAUSES:
                 out += self._settle_failure(a, "reconciled")
             else:

@@ -8,6 +8,15 @@ channel, ``;2`` the contact side, which carries the real cause for busy/congesti
 Which outcome a dialed number gets is chosen by ``rules`` (regex on the number, first
 match wins), else by ``weights`` with a seeded RNG. Times are multiplied by
 ``time_scale`` so tests can run calls in milliseconds.
+
+Agent phones are the dial strings in :attr:`PbxSimulator.agent_phones` (the service adds
+each logged-in agent's extension) or matching ``agent_channel_pattern``; they answer,
+except those in :attr:`PbxSimulator.unanswered_phones`, and any other non-number dial
+string is unreachable. The simulated dialplan is the shipped one: an Originate to
+``ringback-agent``/``callback`` dials ``${RINGBACK_CONTACT}`` once the phone answers; any
+other target runs AMD on whoever answered (an agent's phone there is heard as a machine,
+as on a real Asterisk); a Redirect to ``ringback``/``agent`` Dial()s ``${RINGBACK_AGENT}``
+and hangs up on the contact if that fails.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ class Behaviour(enum.StrEnum):
     UNALLOCATED = "unallocated"
     INVALID_FORMAT = "invalid-format"
     REJECTED = "rejected"
+    HANGUP_DURING_AMD = "answer"
+    """Answers, then hangs up before AMD decides (AMDSTATUS HANGUP, no UserEvent)."""
 
 
 # Q.850 cause and its Cause-txt, as Asterisk prints them.
@@ -63,7 +74,7 @@ _FAR_END_HANGUP = {
     Behaviour.REJECTED: 21,
 }
 DEFAULT_WEIGHTS: Mapping[Behaviour, float] = {
-    Behaviour.HUMAN: 0.45,
+    Behaviour.HUMAN: 0.43,
     Behaviour.NO_ANSWER: 0.20,
     Behaviour.MACHINE: 0.12,
     Behaviour.BUSY: 0.10,
@@ -71,6 +82,7 @@ DEFAULT_WEIGHTS: Mapping[Behaviour, float] = {
     Behaviour.CONGESTION: 0.03,
     Behaviour.UNALLOCATED: 0.03,
     Behaviour.INVALID_FORMAT: 0.02,
+    Behaviour.HANGUP_DURING_AMD: 0.02,
 }
 _NUMBER = re.compile(r"^[^/]+/([^@]+)")
 
@@ -104,6 +116,7 @@ class _Call:
     attempt_var: str
     channel_id_given: bool
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
+    redirected: asyncio.Event = field(default_factory=asyncio.Event)
     answered: bool = False
 
 
@@ -162,6 +175,10 @@ class PbxSimulator:
         """Every Originate action received, in order (tests check nothing is re-sent)."""
         self.connected: dict[str, str] = {}
         """Answered calls redirected to an agent: ;1 Uniqueid → RINGBACK_AGENT."""
+        self.agent_phones: set[str] = set()
+        """Dial strings of agents' phones (the agents' extensions)."""
+        self.unanswered_phones: set[str] = set()
+        """Agent phones that ring and are never picked up."""
         self.unresponsive = False
         """When set, the PBX keeps TCP open but neither answers nor sends anything."""
         self.duplicate_events = False
@@ -320,7 +337,9 @@ class PbxSimulator:
             else:
                 agent = next((v for k, v in reversed(call.variables) if k == "RINGBACK_AGENT"), "")
                 self.connected[call.one.uniqueid] = agent
+                call.context, call.exten = m.get("Context"), m.get("Exten")
                 self._reply(session, m, "Success", ("Message", "Redirect successful"))
+                call.redirected.set()
         elif name == "coreshowchannels":
             self._core_show_channels(session, m)
         else:
@@ -387,7 +406,7 @@ class PbxSimulator:
             one,
             two,
             number,
-            None if self._agent.search(dial) else self._behaviour(number),
+            self._phone_behaviour(dial) if self.is_agent_phone(dial) else self._behaviour(number),
             m.get("ActionID"),
             dial,
             m.get("Context"),
@@ -402,6 +421,12 @@ class PbxSimulator:
         task = asyncio.create_task(self._play(call, cid_num, cid_name))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _phone_behaviour(self, dial: str) -> Behaviour | None:
+        return Behaviour.NO_ANSWER if dial in self.unanswered_phones else None
+
+    def is_agent_phone(self, dial: str) -> bool:
+        return dial in self.agent_phones or bool(self._agent.search(dial))
 
     def _uniqueid(self) -> str:
         return f"{self._epoch}.{next(self._counter)}"
@@ -493,14 +518,31 @@ class PbxSimulator:
         one.context, one.exten, one.priority = call.context, call.exten, 2
         if call.behaviour is None:  # an agent phone
             contact = next((v for k, v in call.variables if k == "RINGBACK_CONTACT"), None)
-            if contact is not None:
+            if call.exten == "callback" and contact is not None:
                 await self._dial_contact(call, contact)
-            else:
+                return self._hangups(call, 16, 16)
+            if call.exten != "connect":
                 await self._sleep(call, 24 * 3600.0)  # up until someone hangs up
-            return self._hangups(call, 16, 16)
+                return self._hangups(call, 16, 16)
+            # The answered-call context runs AMD() on the agent's own line.
+        if call.behaviour is Behaviour.HANGUP_DURING_AMD:
+            if await self._sleep(call, self._amd / 2):
+                return self._hangups(call, 16, 16)
+            self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
+            self._emit("HangupRequest", [*_chan_fields(one), ("Cause", "16")])
+            self._emit("Hangup", _chan_fields(two) + _cause(16))
+            for name, value in (("AMDSTATUS", "HANGUP"), ("AMDCAUSE", "")):
+                self._emit(
+                    "VarSet",
+                    [*_chan_fields(one), ("Variable", name), ("Value", value)],
+                    "dialplan,all",
+                )
+            self._emit("SoftHangupRequest", [*_chan_fields(one), ("Cause", "16")])
+            self._emit("Hangup", _chan_fields(one) + _cause(16))
+            return None
         if await self._sleep(call, self._amd):
             return self._hangups(call, 16, 16)
-        machine = call.behaviour is Behaviour.MACHINE
+        machine = call.behaviour in (Behaviour.MACHINE, None)
         status, cause = (
             ("MACHINE", "LONGGREETING-1500-1500") if machine else ("HUMAN", "HUMAN-800-800")
         )
@@ -522,13 +564,58 @@ class PbxSimulator:
             ("AttemptId", attempt),
         ]
         self._emit("UserEvent", _chan_fields(one) + user, "user,all")
-        # A machine is dropped by the dialplan (Wait(2) then Hangup); a human talks.
-        await self._sleep(call, 2.0 if machine else self._talk)
+        # A machine is dropped by the dialplan (Wait(2) then Hangup); a human waits for
+        # the dialer to send it to an agent.
+        if not machine and await self._redirected(call, self._talk):
+            await self._dial_agent(call)
+        elif await self._sleep(call, 2.0 if machine else 0.0):
+            pass
         self._emit("SoftHangupRequest", [*_chan_fields(one), ("Cause", "16")])
         self._emit("HangupRequest", [*_chan_fields(two), ("Cause", "16")])
         self._emit("Hangup", _chan_fields(one) + _cause(16))
         self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
         self._emit("Hangup", _chan_fields(two) + _cause(16))
+
+    async def _redirected(self, call: _Call, seconds: float) -> bool:
+        """Wait, scaled, for a Redirect; False when the time ran out or the call hung up."""
+        hung = asyncio.ensure_future(call.hangup.wait())
+        moved = asyncio.ensure_future(call.redirected.wait())
+        try:
+            await asyncio.wait(
+                {hung, moved}, timeout=seconds * self._scale, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            hung.cancel()
+            moved.cancel()
+        return call.redirected.is_set() and not call.hangup.is_set()
+
+    async def _dial_agent(self, call: _Call) -> None:
+        """``ringback,agent``: Dial(${RINGBACK_AGENT},20); the contact is hung up after."""
+        agent = self.connected.get(call.one.uniqueid, "")
+        seq = next(self._local_seq)
+        uid = self._uniqueid()
+        phone = _Channel(f"{agent}-{seq:08x}", uid, call.one.linkedid, "", agent)
+        caller = _chan_fields(call.one)
+        if not self.is_agent_phone(agent):
+            self._emit("DialBegin", [*caller, *_dest_fields(phone), ("DialString", agent)])
+            self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "CHANUNAVAIL")])
+            return
+        self._emit("Newchannel", _chan_fields(phone))
+        self._emit("DialBegin", [*caller, *_dest_fields(phone), ("DialString", agent)])
+        if agent in self.unanswered_phones:
+            hung = await self._sleep(call, 20.0)
+            status = "CANCEL" if hung else "NOANSWER"
+            self._emit("Hangup", _chan_fields(phone) + _cause(16 if hung else 19))
+            self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", status)])
+            return
+        if await self._sleep(call, self._ring / 8):
+            self._emit("Hangup", _chan_fields(phone) + _cause(16))
+            self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "CANCEL")])
+            return
+        phone.state = 6
+        self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "ANSWER")])
+        await self._sleep(call, self._talk)
+        self._emit("Hangup", _chan_fields(phone) + _cause(16))
 
     async def _dial_contact(self, call: _Call, dial: str) -> None:
         """Agent-first callback: the agent answered, the dialplan Dial()s the contact."""

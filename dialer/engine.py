@@ -19,7 +19,8 @@ from typing import Protocol, TypeVar
 
 import structlog
 
-from ami_bridge import AmiBridge, AmiError, CallAnswered, CallEnded, CallOutcome
+from ami_bridge import AgentLeg, AmiBridge, AmiError, CallAnswered, CallEnded, CallOutcome
+from ami_bridge.events import DialStatus
 from campaigns.model import CampaignState, Contact, Outcome
 from campaigns.retry import Decision, decide, next_open
 from campaigns.spec import Campaign
@@ -32,6 +33,15 @@ from dialer.pacing import CampaignStats, Floor, calls_to_place, recheck_in
 
 log = structlog.get_logger()
 T = TypeVar("T")
+
+_FAILED_BATCH_BACKOFF = timedelta(minutes=1)
+# Why an agent's phone did not take a call put through to it (DialEnd's DialStatus).
+_PHONE_FAILURES: dict[DialStatus | None, str] = {
+    DialStatus.NOANSWER: "phone not answered",
+    DialStatus.BUSY: "phone busy",
+    DialStatus.CHANUNAVAIL: "phone unreachable",
+    DialStatus.CONGESTION: "phone unreachable",
+}
 
 
 class EngineEvents(Protocol):
@@ -58,6 +68,9 @@ class EngineEvents(Protocol):
     def callback_due(self, callback: Callback) -> None:
         """A callback fell due and waits in its owner's personal queue."""
 
+    def agent_phone_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
+        """The agent's phone did not take a call put through to it: they are paused."""
+
 
 class NoEvents:
     def call_connected(
@@ -79,6 +92,9 @@ class NoEvents:
         pass
 
     def callback_due(self, callback: Callback) -> None:
+        pass
+
+    def agent_phone_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
         pass
 
 
@@ -126,6 +142,8 @@ class _Call:
     agent_first: bool = False
     callback: Callback | None = None
     agent_id: int | None = None
+    """The agent the call was put through to (their phone may still be ringing)."""
+    agent_answered: bool = False
     outcome: CallOutcome | None = None
     answered_at: float | None = None
     abandoned: bool = False
@@ -180,6 +198,8 @@ class Engine:
         # Set, then replaced, whenever an agent becomes free: waiters hold the one they saw.
         self._agent_freed = asyncio.Event()
         self._callback_demand: dict[int, int] = {}
+        self._pending_callbacks: dict[int, Callback] = {}
+        """Due callbacks not yet delivered (bounded by the store's due callbacks)."""
         self._stopping = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -344,6 +364,9 @@ class Engine:
             if campaign is None or campaign.state is not CampaignState.RUNNING:
                 break
             timeout = self._config.max_idle
+            if not self._bridge.available:
+                await self._until_pbx_available()
+                continue
             wanted, recheck = self._capacity(campaign)
             if recheck is not None:
                 timeout = min(timeout, recheck)
@@ -361,6 +384,21 @@ class Engine:
             await _wait(wake, timeout)
         log.info("campaign_idle", campaign_id=campaign_id)
         self._runners.pop(campaign_id, None)
+
+    async def _until_pbx_available(self) -> None:
+        """Asterisk is away (shutting down, or the AMI connection is down): an Originate now
+        would be refused or lost, so wait for the next session (or our stop)."""
+        log.info("dialing_held", reason="asterisk unavailable")
+        waiters = [
+            asyncio.ensure_future(self._bridge.wait_available()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        log.info("dialing_resumed")
 
     def _capacity(self, campaign: Campaign) -> tuple[int, float | None]:
         """Calls to place now for the campaign (pacing mode, limits, agents), and in how
@@ -396,14 +434,24 @@ class Engine:
             campaign.id, wanted, now, self._config.owner, now + self._config.lease
         )
         hours = campaign.spec.hours
-        for contact in contacts:
-            # Due, but it may be night where the contact lives.
-            at = self._clock.now()
-            opens = next_open(hours, contact.timezone, at)
-            if opens > at:
-                await self._store.defer(contact.id, opens, self._config.owner)
-                continue
-            await self._place(campaign, contact)
+        for done, contact in enumerate(contacts):
+            try:
+                # Due, but it may be night where the contact lives.
+                at = self._clock.now()
+                opens = next_open(hours, contact.timezone, at)
+                if opens > at:
+                    await self._store.defer(contact.id, opens, self._config.owner)
+                    continue
+                await self._place(campaign, contact)
+            except Exception:
+                # Give back what this batch claimed and did not dial, a minute later (a
+                # fault that repeats must not spin), then let the caller log it.
+                later = self._clock.now() + _FAILED_BATCH_BACKOFF
+                dialling = {c.contact.id for c in self._calls.values()}
+                for left in contacts[done:]:
+                    if left.id not in dialling:  # an attempt holds it: settling frees it
+                        await self._guard(self._store.defer(left.id, later, self._config.owner))
+                raise
         return len(contacts)
 
     def _rate(self, key: str, rate: float) -> RateLimiter:
@@ -456,6 +504,8 @@ class Engine:
                     self._on_answered(call)
                 elif isinstance(event, CallOutcome):
                     await self._on_outcome(call, event)
+                elif isinstance(event, AgentLeg):
+                    await self._on_agent_leg(call, event)
                 elif isinstance(event, CallEnded):
                     await self._on_ended(call, event)
             except Exception:
@@ -490,28 +540,60 @@ class Engine:
                 await self._bridge.connect(str(call.attempt_id), agent_channel=seat.channel)
             except (AmiError, ValueError) as exc:
                 log.error("connect_failed", attempt_id=call.attempt_id, error=str(exc))
-                self._roster.release(seat.agent_id, self._clock.now())
+                # Asterisk refused to put the call through to this agent's phone: the next
+                # call would fail the same way, so they are paused, not left ready.
+                self._agent_failed(seat.agent_id, call.attempt_id, f"connect failed: {exc}")
                 seat = None
         elif seat is not None:
             self._roster.release(seat.agent_id, self._clock.now())
             seat = None
         if seat is None:
-            call.abandoned = True
-            log.warning("call_abandoned", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
-            if not call.ended:
-                with contextlib.suppress(AmiError):
-                    await self._bridge.hangup(str(call.attempt_id))
+            await self._abandon(call)
         else:
+            # The agent's phone rings (still reserved); the AgentLeg event says whether
+            # they took it.
             call.agent_id = seat.agent_id
-            self._roster.on_call(seat.agent_id, self._clock.now())
+        await self._maybe_settle(call)
+
+    async def _abandon(self, call: _Call) -> None:
+        call.abandoned = True
+        log.warning("call_abandoned", attempt_id=call.attempt_id, campaign_id=call.campaign.id)
+        if not call.ended:
+            with contextlib.suppress(AmiError):
+                await self._bridge.hangup(str(call.attempt_id))
+
+    def _agent_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
+        seat = self._roster.get(agent_id)
+        if seat is not None and seat.status in (AgentStatus.RESERVED, AgentStatus.FREE):
+            self._roster.pause(agent_id, reason, self._clock.now())
+        log.warning("agent_phone_failed", agent_id=agent_id, attempt_id=attempt_id, reason=reason)
+        self._events.agent_phone_failed(agent_id, attempt_id, reason)
+
+    async def _on_agent_leg(self, call: _Call, event: AgentLeg) -> None:
+        """The dialplan rang the agent's phone after our Redirect: answered, or not."""
+        agent_id = call.agent_id
+        if agent_id is None or call.agent_answered or call.abandoned:
+            return
+        if event.answered:
+            call.agent_answered = True
+            self._roster.on_call(agent_id, self._clock.now())
             self._events.call_connected(
-                seat.agent_id, call.attempt_id, call.contact, call.campaign, None
+                agent_id, call.attempt_id, call.contact, call.campaign, None
             )
+        elif event.status is DialStatus.CANCEL:
+            # The contact hung up while the agent's phone rang: not the agent's fault.
+            self._roster.release(agent_id, self._clock.now())
+            call.abandoned = True
+        else:
+            # The shipped dialplan hangs up on the contact when Dial() fails: a dropped call.
+            reason = _PHONE_FAILURES.get(event.status, "phone did not take the call")
+            self._agent_failed(agent_id, call.attempt_id, reason)
+            await self._abandon(call)
         await self._maybe_settle(call)
 
     async def _on_outcome(self, call: _Call, event: CallOutcome) -> None:
         call.outcome = event
-        if event.outcome is Outcome.ANSWERED:
+        if event.outcome is Outcome.ANSWERED and (call.agent_first or call.answered_at):
             await self._maybe_settle(call)
             return
         if call.agent_first and call.agent_id is not None:
@@ -519,10 +601,16 @@ class Engine:
             if seat is not None and seat.status is AgentStatus.RESERVED:
                 if event.outcome is Outcome.FAILED_SYSTEM:
                     # Their phone rang and nobody took it: they are not at their desk.
-                    self._roster.pause(call.agent_id, "missed callback", self._clock.now())
+                    reason = "missed callback" if call.callback else "missed call"
+                    self._agent_failed(call.agent_id, call.attempt_id, reason)
                 else:
                     self._roster.release(call.agent_id, self._clock.now())
         await self._settle(call, event.outcome)
+        if call.callback is not None and event.outcome is Outcome.FAILED_SYSTEM:
+            # The store put the callback back to due: offer it again (its reservation
+            # still holds for the owner).
+            self._pending_callbacks[call.callback.id] = call.callback
+            self._callbacks_wake.set()
 
     async def _maybe_settle(self, call: _Call) -> None:
         """An answered call settles once both Asterisk and the agent search have spoken."""
@@ -530,11 +618,21 @@ class Engine:
             return
         if call.abandoned:
             await self._settle(call, Outcome.ABANDONED)
-        elif call.agent_id is not None:
+        elif call.agent_answered:
             await self._settle(call, Outcome.ANSWERED)
 
     async def _on_ended(self, call: _Call, event: CallEnded) -> None:
         call.ended = True
+        if call.agent_id is not None and not call.abandoned and not call.agent_answered:
+            # The call ended with no word on the agent's leg (its events were lost): the
+            # agent may have talked, so they wrap up as after any answered call.
+            log.warning("agent_leg_unknown", attempt_id=call.attempt_id, agent_id=call.agent_id)
+            call.agent_answered = True
+            self._roster.on_call(call.agent_id, self._clock.now())
+            self._events.call_connected(
+                call.agent_id, call.attempt_id, call.contact, call.campaign, None
+            )
+            await self._maybe_settle(call)
         if call.agent_id is not None and not call.abandoned:
             seat = self._roster.get(call.agent_id)
             if seat is not None and seat.status is AgentStatus.ON_CALL:
@@ -607,11 +705,14 @@ class Engine:
     # Callbacks
 
     async def _deliver_callbacks(self) -> None:
-        pending: dict[int, Callback] = {}
+        pending = self._pending_callbacks
         for callback in await self._store.open_due_callbacks():
             pending[callback.id] = callback
         while True:
             self._callbacks_wake.clear()
+            if not self._bridge.available:
+                await self._until_pbx_available()
+                continue
             now = self._clock.now()
             taken = await self._guard(self._store.take_due_callbacks(now))
             for callback in taken or []:
@@ -700,8 +801,6 @@ class Engine:
                 agent_channel=seat.channel,
                 phone=call.contact.phone,
                 channel_template=dialing.channel,
-                context=dialing.context,
-                exten=dialing.extension,
                 caller_id=dialing.caller_id,
                 timeout_s=dialing.ring_timeout_seconds,
                 variables={"RINGBACK_CAMPAIGN": str(call.campaign.id)},

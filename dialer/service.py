@@ -199,6 +199,9 @@ class ServiceEvents:
             },
         )
 
+    def agent_phone_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
+        self._notifier.call_failed(agent_id, attempt_id, reason)
+
     def callback_due(self, callback: Callback) -> None:
         self._spawner.spawn(
             self._services.callbacks.callback_due(callback), f"callback-due-{callback.id}"
@@ -329,6 +332,10 @@ async def serve(
             notifier.agent_state(seat.agent_id, state, reason)
 
         roster.listen(announce)
+        if simulator is not None:
+            # The simulator tells agents' phones from contacts by the agents' extensions.
+            phones = simulator.agent_phones
+            roster.listen(lambda before, after: phones.add(after.channel) if after else None)
         engine = Engine(
             store=store,
             bridge=bridge,

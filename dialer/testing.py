@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ami_bridge import CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge.events import DialStatus
 from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign
@@ -186,8 +187,6 @@ class SimulatedPbx:
         agent_channel: str,
         phone: str,
         channel_template: str,
-        context: str,
-        exten: str,
         caller_id: str,
         timeout_s: float,
         variables: Mapping[str, str] = {},
@@ -221,6 +220,11 @@ class SimulatedPbx:
 
     async def live_attempt_ids(self) -> frozenset[str]:
         return self.live()
+
+    available = True
+
+    async def wait_available(self) -> None:
+        pass
 
     async def call_events(self) -> AsyncIterator[CallEvent]:
         while True:
@@ -264,6 +268,12 @@ class SimulatedPbx:
                 if call.hung_up.is_set():
                     emit(CallEnded(aid, 0.0, 16, "Normal Clearing"))
                     return
+                # The dialplan's Dial() of the agent's phone.
+                status = DialStatus.ANSWER if m.agent_answers else DialStatus.NOANSWER
+                emit(AgentLeg(aid, m.agent_answers, status))
+                if not m.agent_answers:
+                    emit(CallEnded(aid, 0.0, 16, "Normal Clearing"))
+                    return
             talk = self._random.expovariate(1 / m.mean_talk)
             loop = asyncio.get_running_loop()
             self._talking[aid] = loop.time()
@@ -293,6 +303,8 @@ class SimulatedAgents:
         """(agent, attempt, the callback delivered) per call put through to an agent."""
         self.talk_seconds = 0.0
         self.callbacks_due: list[Callback] = []
+        self.phone_failures: list[tuple[int, int, str]] = []
+        """(agent, attempt, reason) per call their phone did not take."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     def call_connected(
@@ -323,3 +335,6 @@ class SimulatedAgents:
 
     def callback_due(self, callback: Callback) -> None:
         self.callbacks_due.append(callback)
+
+    def agent_phone_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
+        self.phone_failures.append((agent_id, attempt_id, reason))

@@ -8,9 +8,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.calls import CallAnswered, CallEnded, CallOutcome
+from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallOutcome
 from ami_bridge.client import AmiActionError
-from ami_bridge.events import AmdStatus
+from ami_bridge.events import AmdStatus, DialStatus
 from ami_bridge.protocol import UnsafeFieldError
 from ami_bridge.simulator import PbxSimulator
 from campaigns.model import Outcome
@@ -182,11 +182,13 @@ async def test_agent_first_callback(pbx: PbxSimulator, bridge: AsteriskAmiBridge
             agent_channel="PJSIP/agent-1001",
             phone=phone,
             channel_template="PJSIP/{number}@trunk",
-            context="ringback-agent",
-            exten="callback",
             caller_id='"Ringback" <5550100>',
             timeout_s=5.0,
         )
+    # Into the agent-first dialplan, never the campaign's answered-call context (AMD).
+    assert {(m.get("Context"), m.get("Exten")) for m in pbx.originates} == {
+        ("ringback-agent", "callback")
+    }
     events = await collect(bridge, settled("f1", "f2"))
     found = outcomes(events)
     assert (found["f1"].outcome, found["f2"].outcome) == (Outcome.ANSWERED, Outcome.BUSY)
@@ -204,6 +206,26 @@ async def test_connect_answered_call_to_agent(pbx: PbxSimulator, bridge: Asteris
         await bridge.connect("gone", agent_channel="PJSIP/agent-1001")
     with pytest.raises(UnsafeFieldError):
         await bridge.connect("g1", agent_channel="PJSIP/agent\r\nAction: Logoff")
+
+
+@pytest.mark.parametrize(
+    ("phone", "answered", "status"),
+    [
+        ("PJSIP/agent-1001", True, DialStatus.ANSWER),
+        ("PJSIP/agent-1002", False, DialStatus.NOANSWER),
+        ("PJSIP/nobody", False, DialStatus.CHANUNAVAIL),
+    ],
+)
+async def test_agent_leg_after_connect(
+    pbx: PbxSimulator, bridge: AsteriskAmiBridge, phone: str, answered: bool, status: DialStatus
+) -> None:
+    """The Dial() of the agent's phone after the Redirect ends in one AgentLeg."""
+    pbx.unanswered_phones.add("PJSIP/agent-1002")
+    await dial(bridge, "h1", "+31200000001")
+    await collect(bridge, lambda ev: any(isinstance(e, CallAnswered) for e in ev))
+    await bridge.connect("h1", agent_channel=phone)
+    events = await collect(bridge, lambda ev: any(isinstance(e, AgentLeg) for e in ev))
+    assert [e for e in events if isinstance(e, AgentLeg)] == [AgentLeg("h1", answered, status)]
 
 
 async def test_bridge_built_from_settings_owns_its_connection(pbx: PbxSimulator) -> None:

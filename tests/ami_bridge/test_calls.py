@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ami_bridge.calls import CallAnswered, CallEnded, CallOutcome, CallTracker
+from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallOutcome, CallTracker
 from ami_bridge.events import (
     AmdStatus,
     CoreShowChannel,
+    DialBegin,
     DialEnd,
+    DialerAmd,
     DialStatus,
     Hangup,
     Newchannel,
@@ -137,3 +139,30 @@ def test_attempt_cannot_be_dialed_twice_at_once(tracker: CallTracker) -> None:
     """Registering an attempt id already in flight is refused."""
     with pytest.raises(ValueError, match="already"):
         tracker.register("7", "act-other", ring_timeout=5.0)
+
+
+def amd(status: AmdStatus) -> DialerAmd:
+    return DialerAmd("PJSIP/x-1", "rb-7-1", "rb-7-1", status, "", "7")
+
+
+def test_hangup_during_amd_is_abandoned(clock: Clock, tracker: CallTracker) -> None:
+    """AMD() returns HANGUP and no UserEvent follows: settled abandoned, nothing tracked."""
+    answered(tracker)
+    assert tracker.handle(Hangup("PJSIP/x-1", "rb-7-1", "rb-7-1", 16, "Normal Clearing")) == [
+        CallOutcome("7", Outcome.ABANDONED, reason=4, detail="hung up during AMD")
+    ]
+    assert len(tracker) == 0
+
+
+def test_agent_leg_after_redirect_is_reported(tracker: CallTracker) -> None:
+    """The dialplan's Dial of the agent's phone ends: one AgentLeg, answered or not."""
+    answered(tracker)
+    events = tracker.handle(amd(AmdStatus.HUMAN))
+    assert [type(e) for e in events] == [CallAnswered, CallOutcome]
+    tracker.handle(DialBegin("rb-7-1", "Local/ann@phones-1;1", "9.1", "rb-7-1", "ann@phones"))
+    # Another channel's DialEnd, or one for a leg we did not see begin, is not ours.
+    assert tracker.handle(DialEnd("rb-7-1", "9.9", "rb-7-1", DialStatus.ANSWER)) == []
+    assert tracker.handle(DialEnd("rb-7-1", "9.1", "rb-7-1", DialStatus.CHANUNAVAIL)) == [
+        AgentLeg("7", False, DialStatus.CHANUNAVAIL)
+    ]
+    assert tracker.handle(DialEnd("rb-7-1", "9.1", "rb-7-1", DialStatus.CHANUNAVAIL)) == []

@@ -21,6 +21,7 @@ SCENARIOS = {
     "unallocated": Behaviour.UNALLOCATED,
     "invalid-format": Behaviour.INVALID_FORMAT,
     "cancel-while-ringing": Behaviour.NO_ANSWER,
+    "answer": Behaviour.HANGUP_DURING_AMD,
 }
 # Events a dialer reasons about; the rest (Newexten, NewCallerid, DeviceStateChange, Cdr
 # with cdr_manager...) is noise the simulator does not produce.

@@ -179,6 +179,27 @@ def test_owner_who_does_not_pick_up_is_paused_and_the_callback_stays_due(tmp_pat
     run(tmp_path, OWNER, script, model=model)
 
 
+def test_callback_missed_by_its_owner_is_offered_again(tmp_path: Path) -> None:
+    """Owner misses the ring: paused, told why; made ready again, the callback comes back to
+    them (not an ordinary call)."""
+    model = dataclasses.replace(ANSWERS, agent_answers=False)
+
+    async def script(floor: Floor) -> None:
+        floor.login(OWNER)
+        await floor.sleep(11 * 60)
+        seat = floor.roster.get(OWNER)
+        assert seat is not None and seat.status is AgentStatus.PAUSED
+        assert seat.pause_reason == "missed callback"
+        assert [(a, r) for a, _, r in floor.agents.phone_failures] == [(OWNER, "missed callback")]
+        floor.pbx.model = dataclasses.replace(model, agent_answers=True)
+        floor.roster.ready(OWNER, floor.now())
+        await floor.sleep(60)
+        assert delivered_to(floor) == [OWNER]
+        assert floor.agents.outcomes == {Outcome.FAILED_SYSTEM: 1, Outcome.ANSWERED: 1}
+
+    run(tmp_path, OWNER, script, model=model)
+
+
 def test_routing_decision_table() -> None:
     """The pure routing rule: owner free, busy within or past the reservation, logged off."""
     from campaigns.wrapup import Callback
