@@ -3,6 +3,7 @@ nothing here is a module-level singleton."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -124,7 +125,62 @@ def create_app(
     app.add_exception_handler(ImportFileError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(Guard)
     return app
+
+
+class Guard:
+    """The outermost check of every request, and the last word on every failure.
+
+    A NUL in the path or the query string is refused (no database stores one). An
+    exception no handler took becomes a JSON 500 ``{code, message}`` and is logged; it is
+    not passed on to the server, which would answer in plain text and then drop the
+    keep-alive connection without saying ``Connection: close``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The path comes decoded, the query string as sent.
+        nul = "path" if "\x00" in scope["path"] else None
+        if b"%00" in scope.get("query_string", b""):
+            nul = "query"
+        if nul is not None:
+            await _json(send, 422, "invalid", f"{nul}: contains a NUL character", nul)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("request_failed", path=scope["path"], method=scope.get("method"))
+            if started:
+                raise  # half an answer sent: the connection cannot be saved
+            await _json(send, 500, "internal", "internal error; it has been logged", None)
+
+
+async def _json(send: Send, status: int, code: str, message: str, field: str | None) -> None:
+    body = json.dumps({"code": code, "message": message, "field": field}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 # Contact lists are uploaded whole: they get the importer's own size limit.

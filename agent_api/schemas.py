@@ -3,24 +3,51 @@ domain values (``from_attributes``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from campaigns.agents import Role
 from campaigns.cases import CaseActionKind, CaseStatus, Priority
 from campaigns.model import CampaignState, ContactState
+from campaigns.text import check_storable
 from campaigns.wrapup import CallbackFor, CallbackState, Direction, Feedback
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Text = Annotated[str, Field(max_length=4000)]
 Phone = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9]{2,20}$")]
-Id = Annotated[int, Field(ge=1, le=2**62)]
+# Ids as the columns hold them: 32-bit (campaigns, users, callbacks, cases, the catalogue)
+# or 64-bit (contacts, interactions). A larger one finds nothing, and is refused as such.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
+BigId = Annotated[int, Field(ge=1, le=INT64_MAX)]
+IdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
+BigIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
+IdQuery = Annotated[int, Query(ge=1, le=INT32_MAX)]
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once in UTC") from None
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+"""A time with its zone, that exists in UTC (year 1 at +14:00 does not)."""
 
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return check_storable(value)
 
 
 class Out(BaseModel):
@@ -68,7 +95,7 @@ class TokenOut(Out):
 class StateIn(In):
     state: Literal["ready", "paused", "logged_out"]
     reason: Annotated[str | None, Field(max_length=200)] = None
-    campaigns: Annotated[list[int] | None, Field(max_length=100)] = None
+    campaigns: Annotated[list[Id] | None, Field(max_length=100)] = None
     """Campaigns to log in to (default: every running campaign)."""
 
 
@@ -133,7 +160,7 @@ class EndReasonOut(Out):
 class InteractionIn(In):
     phone: Phone
     direction: Direction = Direction.INBOUND
-    contact_id: Id | None = None
+    contact_id: BigId | None = None
     campaign_id: Id | None = None
 
 
@@ -208,7 +235,7 @@ class AttemptOut(Out):
 
 
 class CallbackIn(In):
-    due_at: AwareDatetime
+    due_at: Moment
     comment: Text = ""
     for_: CallbackFor = Field(default=CallbackFor.ME, alias="for")
 
@@ -260,7 +287,7 @@ class InteractionDetail(Out):
 
 
 class RebookIn(In):
-    due_at: AwareDatetime
+    due_at: Moment
     comment: Text | None = None
 
 
@@ -289,7 +316,7 @@ class CaseIn(In):
     priority: Priority = Priority.NORMAL
     comments: Text = ""
     phone: Phone | None = None
-    interaction_id: Id | None = None
+    interaction_id: BigId | None = None
     fields: Fields = {}
 
 

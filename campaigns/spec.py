@@ -24,6 +24,7 @@ from pydantic import (
 
 from campaigns.dialstring import check_channel_template
 from campaigns.model import CampaignState, DialMode, Outcome
+from campaigns.text import check_storable
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WALL_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?", re.ASCII)
@@ -31,6 +32,11 @@ _WALL_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return check_storable(value)
 
 
 def _no_control(value: str) -> str:

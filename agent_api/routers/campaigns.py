@@ -17,12 +17,14 @@ from agent_api.schemas import (
     CampaignStateIn,
     CampaignStatsOut,
     ContactImportOut,
+    IdPath,
     RefusedRowOut,
 )
 from campaigns.agents import Invalid
 from campaigns.importer import ImportOptions
 from campaigns.loading import LoadSummary, load_contacts
 from campaigns.model import Outcome
+from campaigns.phones import check_region
 from campaigns.spec import Campaign, CampaignSpec
 
 router = APIRouter(tags=["campaigns"])
@@ -58,13 +60,15 @@ async def apply_campaign(name: str, body: CampaignSpec, svc: Svc, _: Manager) ->
 
 
 @router.post("/campaigns/{campaign_id}/state", response_model=CampaignOut)
-async def set_state(campaign_id: int, body: CampaignStateIn, svc: Svc, _: Manager) -> CampaignOut:
+async def set_state(
+    campaign_id: IdPath, body: CampaignStateIn, svc: Svc, _: Manager
+) -> CampaignOut:
     """Start (running), pause (paused), or finish."""
     return _out(await svc.campaigns.set_campaign_state(campaign_id, body.state, svc.clock()))
 
 
 @router.get("/campaigns/{campaign_id}/stats", response_model=CampaignStatsOut)
-async def stats(campaign_id: int, svc: Svc, _: Manager) -> CampaignStatsOut:
+async def stats(campaign_id: IdPath, svc: Svc, _: Manager) -> CampaignStatsOut:
     await svc.campaigns.get_campaign(campaign_id)
     s = await svc.campaigns.campaign_stats(campaign_id)
     answered = s.attempts_by_outcome.get(Outcome.ANSWERED, 0)
@@ -84,7 +88,7 @@ _REFUSED_SHOWN = 100
 
 @router.post("/campaigns/{campaign_id}/contacts", response_model=ContactImportOut)
 async def upload_contacts(
-    campaign_id: int,
+    campaign_id: IdPath,
     request: Request,
     svc: Svc,
     hub: Hub,
@@ -100,6 +104,11 @@ async def upload_contacts(
     rows with their line numbers. A file that cannot be read at all imports nothing (422).
     """
     campaign = await svc.campaigns.get_campaign(campaign_id)
+    if region is not None:
+        try:
+            check_region(region)
+        except ValueError as exc:
+            raise Invalid(f"region: {exc}", field="region") from None
     options = ImportOptions(
         region=region or campaign.spec.default_region,
         default_timezone=campaign.spec.timezone,

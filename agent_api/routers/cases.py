@@ -14,6 +14,7 @@ from agent_api.schemas import (
     CasePatch,
     CaseTypeIn,
     CaseTypeOut,
+    IdPath,
 )
 from campaigns.cases import CaseActionKind, CaseAmendment, CaseDraft, CaseStatus
 
@@ -60,29 +61,29 @@ async def department_queue(
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut)
-async def get_case(case_id: int, svc: Svc, me: Me) -> CaseOut:
+async def get_case(case_id: IdPath, svc: Svc, me: Me) -> CaseOut:
     return CaseOut.model_validate(await svc.cases.get(me, case_id))
 
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
-async def amend_case(case_id: int, body: CasePatch, svc: Svc, me: Me) -> CaseOut:
+async def amend_case(case_id: IdPath, body: CasePatch, svc: Svc, me: Me) -> CaseOut:
     change = CaseAmendment(body.subject, body.priority, body.comments, body.fields)
     return CaseOut.model_validate(await svc.cases.amend(me, case_id, change))
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseOut)
-async def close_case(case_id: int, body: CaseCloseIn, svc: Svc, me: Me) -> CaseOut:
+async def close_case(case_id: IdPath, body: CaseCloseIn, svc: Svc, me: Me) -> CaseOut:
     return CaseOut.model_validate(await svc.cases.close(me, case_id, body.comment))
 
 
 @router.post("/cases/{case_id}/actions", response_model=CaseOut)
-async def department_action(case_id: int, body: CaseActionIn, svc: Svc, me: Manager) -> CaseOut:
+async def department_action(case_id: IdPath, body: CaseActionIn, svc: Svc, me: Manager) -> CaseOut:
     """The department takes up, returns or resolves a case."""
     case = await svc.cases.department_action(me, case_id, CaseActionKind(body.action), body.comment)
     return CaseOut.model_validate(case)
 
 
 @router.get("/cases/{case_id}/log", response_model=list[CaseActionOut])
-async def case_log(case_id: int, svc: Svc, me: Me) -> list[CaseActionOut]:
+async def case_log(case_id: IdPath, svc: Svc, me: Me) -> list[CaseActionOut]:
     """Who did what, when."""
     return [CaseActionOut.model_validate(a) for a in await svc.cases.log(me, case_id)]

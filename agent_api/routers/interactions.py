@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from agent_api.deps import Me, Svc
 from agent_api.routers.convert import categories_out, interaction_out, registration_out
 from agent_api.schemas import (
+    BigIdPath,
     ContactOut,
     EndReasonChoiceIn,
     InteractionDetail,
@@ -37,7 +38,7 @@ async def take_interaction(body: InteractionIn, svc: Svc, me: Me) -> Interaction
 
 
 @router.get("/interactions/{interaction_id}", response_model=InteractionDetail)
-async def get_interaction(interaction_id: int, svc: Svc, me: Me) -> InteractionDetail:
+async def get_interaction(interaction_id: BigIdPath, svc: Svc, me: Me) -> InteractionDetail:
     """The interaction with its timer, the contact, the offered categories with scripts."""
     view = await svc.interactions.view(me, interaction_id)
     return InteractionDetail(
@@ -49,20 +50,20 @@ async def get_interaction(interaction_id: int, svc: Svc, me: Me) -> InteractionD
 
 
 @router.post("/interactions/{interaction_id}/end", response_model=InteractionOut)
-async def end_interaction(interaction_id: int, svc: Svc, me: Me) -> InteractionOut:
+async def end_interaction(interaction_id: BigIdPath, svc: Svc, me: Me) -> InteractionOut:
     """End a call the agent recorded; the wrap-up countdown starts."""
     return interaction_out(await svc.interactions.end(me, interaction_id), svc.clock())
 
 
 @router.post("/interactions/{interaction_id}/extend", response_model=InteractionOut)
-async def extend_wrapup(interaction_id: int, svc: Svc, me: Me) -> InteractionOut:
+async def extend_wrapup(interaction_id: BigIdPath, svc: Svc, me: Me) -> InteractionOut:
     """Cancel the countdown and wrap up by hand (where the campaign allows it)."""
     return interaction_out(await svc.interactions.extend(me, interaction_id), svc.clock())
 
 
 @router.put("/interactions/{interaction_id}/end-reason", response_model=InteractionOut)
 async def set_end_reason(
-    interaction_id: int, body: EndReasonChoiceIn, svc: Svc, me: Me
+    interaction_id: BigIdPath, body: EndReasonChoiceIn, svc: Svc, me: Me
 ) -> InteractionOut:
     choice = EndReasonChoice(body.reason_id, body.close, body.description)
     interaction = await svc.interactions.set_end_reason(me, interaction_id, choice)
@@ -72,7 +73,9 @@ async def set_end_reason(
 @router.post(
     "/interactions/{interaction_id}/registration", response_model=RegistrationOut, status_code=201
 )
-async def register(interaction_id: int, body: RegistrationIn, svc: Svc, me: Me) -> RegistrationOut:
+async def register(
+    interaction_id: BigIdPath, body: RegistrationIn, svc: Svc, me: Me
+) -> RegistrationOut:
     """Register the wrap-up: topics, comment, dialer feedback, callback, end reason — at once."""
     draft = RegistrationDraft(
         topic_ids=tuple(body.topic_ids),

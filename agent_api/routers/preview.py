@@ -6,7 +6,12 @@ from fastapi import APIRouter, Response
 
 from agent_api.deps import Me, Svc
 from agent_api.ports import AgentFloor
-from agent_api.schemas import AttemptOut, ContactOut
+from agent_api.schemas import (
+    AttemptOut,
+    BigIdPath,
+    ContactOut,
+    IdQuery,
+)
 from agent_api.services import Services
 from campaigns.agents import Clash
 from campaigns.model import DialMode
@@ -25,7 +30,7 @@ def _floor(svc: Services) -> AgentFloor:
     response_model=ContactOut,
     responses={204: {"description": "no contact is due"}},
 )
-async def preview_next(campaign_id: int, svc: Svc, me: Me) -> ContactOut | Response:
+async def preview_next(campaign_id: IdQuery, svc: Svc, me: Me) -> ContactOut | Response:
     """Hold the next due contact of a preview campaign for me to read."""
     campaign = await svc.campaigns.get_campaign(campaign_id)
     if campaign.spec.dialing.mode is not DialMode.PREVIEW:
@@ -37,12 +42,12 @@ async def preview_next(campaign_id: int, svc: Svc, me: Me) -> ContactOut | Respo
 
 
 @router.post("/agents/me/preview/{contact_id}/dial", response_model=AttemptOut)
-async def preview_dial(contact_id: int, svc: Svc, me: Me) -> AttemptOut:
+async def preview_dial(contact_id: BigIdPath, svc: Svc, me: Me) -> AttemptOut:
     """Call the contact I am previewing: my phone rings first, then theirs."""
     return AttemptOut(attempt_id=await _floor(svc).preview_dial(me.id, contact_id))
 
 
 @router.post("/agents/me/preview/{contact_id}/skip", status_code=204)
-async def preview_skip(contact_id: int, svc: Svc, me: Me) -> None:
+async def preview_skip(contact_id: BigIdPath, svc: Svc, me: Me) -> None:
     """Put the contact I am previewing back in the queue."""
     await _floor(svc).preview_skip(me.id, contact_id)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from agent_api.deps import Manager, Me, Svc
-from agent_api.schemas import StateIn, StateOut, TokenOut, UserCreated, UserIn, UserOut
+from agent_api.schemas import (
+    IdPath,
+    StateIn,
+    StateOut,
+    TokenOut,
+    UserCreated,
+    UserIn,
+    UserOut,
+)
 from agent_api.services import AgentState
 
 router = APIRouter(tags=["users"])
@@ -28,7 +36,7 @@ async def list_users(svc: Svc, me: Manager) -> list[UserOut]:
 
 
 @router.post("/users/{user_id}/token", response_model=TokenOut)
-async def rotate_token(user_id: int, svc: Svc, _: Manager) -> TokenOut:
+async def rotate_token(user_id: IdPath, svc: Svc, _: Manager) -> TokenOut:
     return TokenOut(token=await svc.users.rotate_token(user_id))
 
 

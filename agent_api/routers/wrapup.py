@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime
 
 from agent_api.deps import Manager, Me, Svc
 from agent_api.routers.convert import categories_out, interaction_out
@@ -13,7 +12,10 @@ from agent_api.schemas import (
     CategoryPatch,
     EndReasonIn,
     EndReasonOut,
+    IdPath,
+    IdQuery,
     InteractionOut,
+    Moment,
     TopicCountOut,
     TopicIn,
     TopicOut,
@@ -39,14 +41,14 @@ async def create_category(body: CategoryIn, svc: Svc, me: Manager) -> CategoryOu
 
 @router.patch("/wrapup/categories/{category_id}", response_model=CategoryOut)
 async def patch_category(
-    category_id: int, body: CategoryPatch, svc: Svc, me: Manager
+    category_id: IdPath, body: CategoryPatch, svc: Svc, me: Manager
 ) -> CategoryOut:
     category = await svc.interactions.set_category_active(me, category_id, body.active)
     return CategoryOut.model_validate(category)
 
 
 @router.post("/wrapup/categories/{category_id}/topics", response_model=TopicOut, status_code=201)
-async def create_topic(category_id: int, body: TopicIn, svc: Svc, me: Manager) -> TopicOut:
+async def create_topic(category_id: IdPath, body: TopicIn, svc: Svc, me: Manager) -> TopicOut:
     topic = await svc.interactions.create_topic(me, category_id, body.name, body.script)
     return TopicOut.model_validate(topic)
 
@@ -75,10 +77,10 @@ async def followups(svc: Svc, me: Manager, queue: str | None = None) -> list[Int
 async def registration_stats(
     svc: Svc,
     me: Manager,
-    campaign_id: int | None = None,
-    agent_id: int | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    campaign_id: IdQuery | None = None,
+    agent_id: IdQuery | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     by_agent: bool = False,
     by_campaign: bool = False,
 ) -> list[TopicCountOut]:

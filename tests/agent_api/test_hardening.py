@@ -72,3 +72,58 @@ async def test_extensions_and_channels_are_single_dial_strings(api: Api) -> None
         headers=api.manager,
     )
     assert r.status_code == 422 and r.json()["field"] == "dialing.channel", r.text
+
+
+async def test_hostile_values_are_4xx_naming_the_field(api: Api) -> None:
+    """Each value the probe answered with a 500 is now a 4xx naming the field."""
+    m, a = api.manager, api.agent
+    case_type = await api.client.post(
+        "/case-types", json={"name": "Billing", "department": "finance"}, headers=m
+    )
+    type_id = case_type.json()["id"]
+    case = await api.client.post("/cases", json={"type_id": type_id, "subject": "s"}, headers=a)
+    case_id = case.json()["id"]
+    big = 2**31
+    cases: list[tuple[str, str, dict[str, object] | bytes | None, str]] = [
+        ("PATCH", f"/cases/{case_id}", {"subject": "a\u0000b"}, "subject"),
+        ("PATCH", f"/cases/{case_id}", {"fields": {"k": "\u0000"}}, "fields"),
+        ("GET", f"/callbacks/{big}", None, "callback_id"),
+        ("GET", "/cases/9223372036854775808", None, "case_id"),
+        ("GET", f"/interactions/{2**63}", None, "interaction_id"),
+        ("POST", "/cases", {"type_id": big, "subject": "s"}, "type_id"),
+        ("POST", "/wrapup/categories", {"name": "c", "campaign_id": big}, "campaign_id"),
+        ("PUT", "/callbacks/1", {"due_at": "9999-12-31T23:00:00-05:00"}, "due_at"),
+        ("GET", "/stats/registrations?since=0001-01-01T00:30:00%2B14:00", None, "since"),
+        ("GET", f"/stats/registrations?campaign_id={big}", None, "campaign_id"),
+        ("POST", f"/campaigns/{api.campaign_id}/contacts?region=XX", None, "region"),
+        ("POST", "/campaigns", b'{"name": "x", "description": "\\ud800"}', "description"),
+        ("GET", "/followups?queue=a%00b", None, "query"),
+        ("GET", "/dnc/%00", None, "path"),
+    ]
+    for method, url, body, field in cases:
+        headers = a if url.startswith(("/cases", "/callbacks")) else m
+        if isinstance(body, bytes):
+            headers = {**headers, "content-type": "application/json"}
+            r = await api.client.request(method, url, content=body, headers=headers)
+        else:
+            r = await api.client.request(method, url, json=body, headers=headers)
+        assert 400 <= r.status_code < 500, (url, body, r.status_code, r.text)
+        assert field in r.json()["field"].split(","), (url, r.text)
+    # The interaction's end reason names its body field too.
+    r = await api.client.put(
+        f"/interactions/{2**40}/end-reason", json={"reason_id": big}, headers=a
+    )
+    assert r.status_code == 422 and "reason_id" in r.json()["field"], r.text
+
+
+async def test_an_unexpected_error_is_json_and_the_connection_stays(api: Api) -> None:
+    """A failure no handler knows is a JSON 500 {code, message}, not the server's text."""
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    api.services.cases.mine = broken  # type: ignore[method-assign]
+    r = await api.client.get("/agents/me/cases", headers=api.agent)
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json()["code"] == "internal" and "boom" not in r.text
+    assert (await api.client.get("/health")).status_code == 200
