@@ -39,9 +39,17 @@ class _Unavailable(pytest.Item):
         return self.path, 0, self.name
 
 
+def needs_sipp(item: pytest.Item) -> bool:
+    """Uses the SIP carrier: asks for ``sip_carrier``, or is a ``transport="pjsip"`` row."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("transport") == "pjsip":
+        return True
+    return "sip_carrier" in getattr(item, "fixturenames", ())
+
+
 def _why_not(item: pytest.Item) -> str | None:
     reason = missing_asterisk()
-    if reason is None and "sip_carrier" in getattr(item, "fixturenames", ()):
+    if reason is None and needs_sipp(item):
         reason = missing_sipp()
     return reason
 
