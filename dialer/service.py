@@ -26,6 +26,7 @@ from agent_api.app import create_app
 from agent_api.hub import AgentHub
 from agent_api.mqtt import MqttPublisher, NullPublisher
 from agent_api.notifier import Notifier, Topics
+from agent_api.server import server_config
 from agent_api.services import Services
 from ami_bridge import AsteriskAmiBridge
 from ami_bridge.simulator import PbxSimulator
@@ -94,7 +95,9 @@ class RosterFloor:
 
     def log_in(self, agent_id: int, channel: str, campaigns: Sequence[int] | None) -> None:
         chosen = list(campaigns) if campaigns is not None else self._running()
-        self._roster.login(agent_id, channel, chosen, self._clock.now())
+        self._roster.login(
+            agent_id, channel, chosen, self._clock.now(), follows_running=campaigns is None
+        )
 
     def ready(self, agent_id: int) -> None:
         self._roster.ready(agent_id, self._clock.now())
@@ -352,14 +355,7 @@ async def serve(
         )
         engine_ref.append(engine)
         app = create_app(services, settings.api, hub, publisher=publisher)
-        config = uvicorn.Config(
-            app,
-            host=settings.api.host,
-            port=settings.api.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
+        config = server_config(app, settings.api.host, settings.api.port)
         server = ApiServer(config)
         stack.callback(_handle_signals(server))
         async with asyncio.TaskGroup() as tasks:
