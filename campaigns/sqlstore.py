@@ -5,7 +5,9 @@ Persistence translates, nothing more: rows in, domain values out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -60,6 +62,7 @@ _CLAIMED = (
 _GET_CONTACT = Prepared(sa.select(t.contacts).where(t.contacts.c.id == sa.bindparam("b_id")))
 _GET_CAMPAIGN = Prepared(sa.select(t.campaigns).where(t.campaigns.c.id == sa.bindparam("b_id")))
 
+_CAMPAIGNS_CHANNEL = "ringback_campaigns"
 _ALLOWED_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
     CampaignState.RUNNING: frozenset({CampaignState.PAUSED, CampaignState.FINISHED}),
@@ -76,6 +79,7 @@ class SqlStore:
         self._postgres = engine.dialect.name == "postgresql"
         self._claim = _claim_statement(self._postgres)
         self._claim_sql: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
+        self._campaigns_changed = asyncio.Event()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -100,9 +104,60 @@ class SqlStore:
 
     # Campaigns
 
+    async def _campaign_tx(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """A campaign write: other processes hear of it at commit (PostgreSQL NOTIFY),
+        this one's watchers at once."""
+
+        async def notifying(conn: AsyncConnection) -> T:
+            result = await work(conn)
+            if self._postgres:
+                await conn.execute(sa.select(sa.func.pg_notify(_CAMPAIGNS_CHANNEL, "")))
+            return result
+
+        result = await self._tx(notifying)
+        self._campaigns_changed.set()
+        return result
+
+    async def watch_campaigns(self, poll_seconds: float = 1.0) -> AsyncGenerator[None]:
+        """Yield whenever campaigns may have changed: at once for this process's writes
+        and, on PostgreSQL, another's (LISTEN); on SQLite another process's commit is seen
+        within ``poll_seconds`` (``PRAGMA data_version``: SQLite has no notifications)."""
+        changed = self._campaigns_changed
+        if self._postgres:
+            async with self._engine.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+
+                def heard(*_: object) -> None:
+                    changed.set()
+
+                await raw.add_listener(_CAMPAIGNS_CHANNEL, heard)
+                try:
+                    while True:
+                        await changed.wait()
+                        changed.clear()
+                        yield
+                finally:
+                    await raw.remove_listener(_CAMPAIGNS_CHANNEL, heard)
+        version = await self._data_version()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_seconds):
+                    await changed.wait()
+            seen = await self._data_version()
+            if changed.is_set() or seen != version:
+                version = seen
+                changed.clear()
+                yield
+
+    async def _data_version(self) -> int:
+        """SQLite's count of commits by other connections, as this (pooled) one sees it."""
+        async with self._engine.connect() as conn:
+            return int((await conn.exec_driver_sql("PRAGMA data_version")).scalar_one())
+
     async def create_campaign(self, spec: CampaignSpec, now: datetime) -> Campaign:
         try:
-            return await self._tx(lambda conn: _insert_campaign(conn, spec, now))
+            return await self._campaign_tx(lambda conn: _insert_campaign(conn, spec, now))
         except IntegrityError:
             raise Conflict(f"a campaign named {spec.name!r} exists already") from None
 
@@ -120,7 +175,7 @@ class SqlStore:
                 return _campaign(row), False
             return await _insert_campaign(conn, spec, now), True
 
-        return await self._tx(work)
+        return await self._campaign_tx(work)
 
     async def get_campaign(self, ref: int | str) -> Campaign:
         if isinstance(ref, int):
@@ -166,7 +221,7 @@ class SqlStore:
             ).one()
             return _campaign(row)
 
-        return await self._tx(work)
+        return await self._campaign_tx(work)
 
     @long_running
     async def campaign_stats(self, campaign_id: int) -> CampaignStats:

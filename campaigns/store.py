@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -63,6 +63,11 @@ class Store(Protocol):
         ...
 
     async def list_campaigns(self) -> list[Campaign]: ...
+
+    def watch_campaigns(self) -> AsyncGenerator[None]:
+        """Yield whenever campaigns may have changed (a start, a pause, a new spec), by
+        this process or another on the same database. Runs until closed."""
+        ...
 
     async def set_campaign_state(
         self, ref: int | str, state: CampaignState, now: datetime

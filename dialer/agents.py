@@ -35,6 +35,8 @@ class Seat:
     status: AgentStatus
     since: datetime
     pause_reason: str = ""
+    follows_running: bool = False
+    """Logged in to "every running campaign": campaigns started later are added."""
 
 
 class UnknownAgent(LookupError):
@@ -75,15 +77,35 @@ class Roster:
         for listener in self._listeners:
             listener(before, after)
 
-    def login(self, agent_id: int, channel: str, campaigns: Iterable[int], now: datetime) -> Seat:
-        """Log in (or change campaigns); a new login starts paused until the agent is ready."""
+    def login(
+        self,
+        agent_id: int,
+        channel: str,
+        campaigns: Iterable[int],
+        now: datetime,
+        *,
+        follows_running: bool = False,
+    ) -> Seat:
+        """Log in (or change campaigns); a new login starts paused until the agent is ready.
+
+        ``follows_running``: ``campaigns`` are the running ones, and :meth:`running` keeps
+        them so as campaigns start and stop.
+        """
         before = self._seats.get(agent_id)
+        chosen = frozenset(campaigns)
         if before is None:
-            seat = Seat(agent_id, channel, frozenset(campaigns), AgentStatus.PAUSED, now, "login")
+            seat = Seat(agent_id, channel, chosen, AgentStatus.PAUSED, now, "login")
         else:
-            seat = replace(before, channel=channel, campaigns=frozenset(campaigns))
-        self._set(before, seat)
-        return seat
+            seat = replace(before, channel=channel, campaigns=chosen)
+        self._set(before, replace(seat, follows_running=follows_running))
+        return self._seats[agent_id]
+
+    def running(self, campaign_ids: Iterable[int]) -> None:
+        """The running campaigns changed: agents who follow them are in exactly these."""
+        running = frozenset(campaign_ids)
+        for before in list(self._seats.values()):
+            if before.follows_running and before.campaigns != running:
+                self._set(before, replace(before, campaigns=running))
 
     def logout(self, agent_id: int) -> None:
         before = self._seats.get(agent_id)

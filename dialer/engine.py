@@ -218,6 +218,7 @@ class Engine:
                 tasks.create_task(self._keep_leases(), name="leases"),
                 tasks.create_task(self._deliver_callbacks(), name="callbacks"),
                 tasks.create_task(self._supervise(), name="campaigns"),
+                tasks.create_task(self._watch_campaigns(), name="campaign-changes"),
             ]
             await self._stopping.wait()
             log.info("engine_stopping", calls_in_progress=len(self._calls))
@@ -351,9 +352,21 @@ class Engine:
             for campaign_id, wake in self._wakes.items():
                 if campaign_id not in running:
                     wake.set()  # its runner sees the state and ends
+            self._roster.running(running)
             if set(running) != was_running:
                 self._callbacks_wake.set()  # callbacks of a resumed campaign may go now
             await _wait(self._supervise_wake, self._config.max_idle)
+
+    async def _watch_campaigns(self) -> None:
+        """A campaign started, paused or changed (here or by another process): look now."""
+        while True:
+            try:
+                async with contextlib.aclosing(self._store.watch_campaigns()) as changes:
+                    async for _ in changes:
+                        self._supervise_wake.set()
+            except Exception:
+                log.exception("campaign_watch_failed")
+            await asyncio.sleep(self._config.max_idle)  # then listen again
 
     async def _run_campaign(self, campaign_id: int) -> None:
         wake = self._wakes[campaign_id]
