@@ -69,6 +69,10 @@ class AgentFloor(Protocol):
 
     def log_out(self, agent_id: int) -> None: ...
 
+    def previewing(self, agent_id: int) -> int | None:
+        """The contact the agent is previewing now, if any."""
+        ...
+
     async def preview_next(self, agent_id: int, campaign_id: int) -> Contact | None:
         """Preview mode: hold the campaign's next due contact for the agent to read."""
         ...

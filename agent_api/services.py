@@ -271,10 +271,15 @@ class Interactions:
             )
         contact = None
         if contact_id is not None:
+            # An agent sees a contact the dialer offered them or they are previewing, and
+            # no other: any other answers as if it did not exist.
+            previewed = self._floor.previewing(user.id) if self._floor is not None else None
+            if previewed != contact_id and not await self._store.was_offered(user.id, contact_id):
+                raise Unknown(f"contact_id: no contact {contact_id}", field="contact_id")
             try:
                 contact = await self._campaigns.get_contact(contact_id)
             except NotFound:
-                raise Invalid(f"contact_id: no contact {contact_id}", field="contact_id") from None
+                raise Unknown(f"contact_id: no contact {contact_id}", field="contact_id") from None
             if contact.campaign_id != campaign_id:
                 raise Invalid(
                     "campaign_id: the contact is not in this campaign", field="campaign_id"
@@ -375,6 +380,11 @@ class Interactions:
         ``campaigns`` (None: every running campaign) with their phone (the user's
         extension, default ``PJSIP/<username>``).
         """
+        for campaign_id in campaigns or ():
+            try:
+                await self._campaigns.get_campaign(campaign_id)
+            except NotFound:
+                raise Invalid(f"campaigns: no campaign {campaign_id}", field="campaigns") from None
         if state is AgentState.READY and not await self.may_become_ready(user.id):
             raise Clash(
                 "register the last call before becoming ready",

@@ -441,6 +441,14 @@ class SqlAgentStore:
         q = sa.select(t.interactions).where(i.agent_id == agent_id).order_by(i.id.desc())
         return [_interaction(r) for r in await self._rows(q.limit(limit))]
 
+    async def was_offered(self, agent_id: int, contact_id: int) -> bool:
+        """Whether the dialer ever gave the agent a call to the contact."""
+        i = t.interactions.c
+        q = sa.select(i.id).where(
+            i.agent_id == agent_id, i.contact_id == contact_id, i.attempt_id.isnot(None)
+        )
+        return bool(await self._rows(q.limit(1)))
+
     async def awaiting_wrapup(self, agent_id: int) -> list[Interaction]:
         i = t.interactions.c
         q = sa.select(t.interactions).where(

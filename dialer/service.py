@@ -115,6 +115,10 @@ class RosterFloor:
             self._previewing[agent_id] = contact
         return contact
 
+    def previewing(self, agent_id: int) -> int | None:
+        held = self._previewing.get(agent_id)
+        return held.id if held is not None else None
+
     def _held(self, agent_id: int, contact_id: int) -> Contact:
         held = self._previewing.get(agent_id)
         if held is None or held.id != contact_id:

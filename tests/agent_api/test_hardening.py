@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from campaigns.model import ContactState
 from tests.agent_api.conftest import Api
+from tests.conftest import NOW
+
+HAND_RECORDED = {"phone": "+4741000001", "direction": "outbound"}
+
+
+async def dialer_offer(api: Api) -> int:
+    """The dialer calls the claimed contact and offers the call to the agent."""
+    store = api.services.campaigns
+    contact = await store.get_contact(api.contact_id)
+    attempt = await store.start_attempt(contact, "test", NOW, NOW + timedelta(minutes=5))
+    interaction = await api.services.interactions.start_interaction(
+        api.agent_id, contact.phone, contact=contact, attempt_id=attempt.id
+    )
+    return interaction.id
 
 
 async def test_a_hand_recorded_call_cannot_requeue_a_contact_being_dialled(api: Api) -> None:
     """Recording the dialer's contact by hand, ending it and marking it a machine is
     refused: the contact keeps the dialer's claim (it would be dialled twice at once)."""
+    await dialer_offer(api)
     r = await api.client.post(
         "/agents/me/interactions",
         json={
@@ -127,3 +144,29 @@ async def test_an_unexpected_error_is_json_and_the_connection_stays(api: Api) ->
     assert r.status_code == 500 and r.headers["content-type"] == "application/json"
     assert r.json()["code"] == "internal" and "boom" not in r.text
     assert (await api.client.get("/health")).status_code == 200
+
+
+async def test_an_agent_sees_only_contacts_offered_to_them(api: Api) -> None:
+    """Recording a call by hand with someone else's contact, to read it back, answers as
+    for a contact that does not exist; unknown campaigns in a state change are refused."""
+    body = {**HAND_RECORDED, "contact_id": api.contact_id, "campaign_id": api.campaign_id}
+    missing = {**body, "contact_id": 999_999}
+    for attempt in (body, missing):
+        r = await api.client.post("/agents/me/interactions", json=attempt, headers=api.agent)
+        assert r.status_code == 404 and r.json()["field"] == "contact_id", r.text
+        assert r.json()["message"].startswith("contact_id: no contact")
+    assert (await api.client.get("/agents/me/interactions", headers=api.agent)).json() == []
+    await dialer_offer(api)
+    r = await api.client.post("/agents/me/interactions", json=body, headers=api.agent)
+    assert r.status_code == 201, r.text
+    detail = await api.client.get(f"/interactions/{r.json()['id']}", headers=api.agent)
+    assert detail.json()["contact"]["id"] == api.contact_id
+    other = await api.client.post("/agents/me/interactions", json=body, headers=api.other)
+    assert other.status_code == 404
+    for campaigns in ([-1, 0, 2**31], [999]):
+        r = await api.client.put(
+            "/agents/me/state",
+            json={"state": "paused", "campaigns": campaigns},
+            headers=api.agent,
+        )
+        assert r.status_code == 422 and r.json()["field"].startswith("campaigns"), r.text

@@ -281,6 +281,7 @@ async def test_feedback_on_a_call_taken_by_hand_never_touches_the_contact(world:
     """An interaction recorded by hand with a contact is no dialer attempt: its dialer
     feedback is refused and the contact, being dialled, keeps its claim."""
     w, it = world, world.services.interactions
+    await dialer_call(w, settled=False)  # the dialer offers the contact to the agent
     taken = await it.take(w.agent, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
     await it.end(w.agent, taken.id)
     with pytest.raises(Invalid, match="feedback"):
@@ -317,3 +318,19 @@ async def test_feedback_waits_for_its_attempt_and_yields_to_a_newer_one(world: W
     assert (await w.store.get_contact(w.contact_id)).due_at == NOW
     registered, _ = await it.register(w.agent, open_call, RegistrationDraft(comment="machine"))
     assert registered.feedback is None
+
+
+async def test_an_agent_records_only_contacts_offered_to_them(world: World) -> None:
+    """Recording a call by hand with a contact the dialer never offered the agent answers
+    as for a contact that does not exist; once offered, it is allowed."""
+    w, it = world, world.services.interactions
+    for contact_id in (w.contact_id, 999_999):
+        with pytest.raises(Unknown) as refused:
+            await it.take(w.agent, "+4741000001", Direction.OUTBOUND, contact_id, w.campaign_id)
+        assert refused.value.field == "contact_id"
+    assert await it.mine(w.agent) == []
+    await dialer_call(w)
+    taken = await it.take(w.agent, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
+    assert taken.contact_id == w.contact_id
+    with pytest.raises(Unknown):
+        await it.take(w.other, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
