@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
@@ -25,6 +26,9 @@ log = structlog.get_logger()
 
 class MqttPublisher:
     """Async context manager: publishing runs in a task that lives inside ``async with``."""
+
+    STALE_SECONDS = 2.0
+    KEEPALIVE_SECONDS = 10
 
     def __init__(
         self,
@@ -46,10 +50,21 @@ class MqttPublisher:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self.connected = False
+        self._session = False
+        self._waiting_since: float | None = None
         self.sent = 0
         self.dropped = 0
         self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        """Up, as far as the last exchange tells: a session is open and no event has waited
+        for the broker's acknowledgement longer than ``STALE_SECONDS`` (a frozen broker
+        keeps its TCP connection open)."""
+        if not self._session:
+            return False
+        waiting = self._waiting_since
+        return waiting is None or time.monotonic() - waiting < self.STALE_SECONDS
 
     def _is_closing(self) -> bool:
         # A call, not an attribute: mypy would narrow the attribute across awaits.
@@ -107,19 +122,21 @@ class MqttPublisher:
                     password=s.password.get_secret_value() if s.password else None,
                     identifier=self._client_id,
                     timeout=self._connect_timeout,
+                    keepalive=self.KEEPALIVE_SECONDS,
                 ) as client:
-                    self.connected = True
+                    self._session = True
+                    self._waiting_since = None
                     self.connects += 1
                     backoff = self._backoff_initial
                     log.info("mqtt_connected", host=s.host, port=s.port, buffered=self.buffered)
                     await self._drain(client)
             except aiomqtt.MqttError as exc:
-                if self.connected:
+                if self._session:
                     log.warning("mqtt_disconnected", error=str(exc), buffered=self.buffered)
                 else:
                     log.info("mqtt_connect_failed", error=str(exc), retry_in=backoff)
             finally:
-                self.connected = False
+                self._session = False
             if self._is_closing():
                 return
             await self._sleep(backoff)
@@ -129,7 +146,9 @@ class MqttPublisher:
         while True:
             while self._buffer:
                 topic, payload = self._buffer[0]
+                self._waiting_since = time.monotonic()
                 await client.publish(topic, payload, qos=1)
+                self._waiting_since = None
                 # The buffer may have dropped its head meanwhile: remove what was sent.
                 if self._buffer and self._buffer[0] == (topic, payload):
                     self._buffer.popleft()

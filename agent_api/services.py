@@ -557,12 +557,16 @@ class Cases:
         case_type = await self._type(draft.type_id)
         phone = draft.phone
         if draft.interaction_id is not None:
-            interaction = await self._store.get_interaction(draft.interaction_id)
+            # Another agent's interaction answers as a missing one: no existence oracle.
+            missing = Unknown(
+                f"interaction_id: no interaction {draft.interaction_id}", field="interaction_id"
+            )
+            try:
+                interaction = await self._store.get_interaction(draft.interaction_id)
+            except NotFound:
+                raise missing from None
             if interaction.agent_id != user.id:
-                raise Invalid(
-                    f"interaction_id: no interaction {draft.interaction_id}",
-                    field="interaction_id",
-                )
+                raise missing
             phone = phone or interaction.phone
         case_rules.check_complete(case_type, draft.fields, draft.comments, phone, draft.subject)
         now = self._clock()

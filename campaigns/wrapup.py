@@ -323,6 +323,9 @@ def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:
         raise Invalid("callback: give feedback 'callback' to book a callback", field="callback")
 
 
+MAX_CALLBACK_AHEAD = timedelta(days=366)
+
+
 def describe_hours(hours: CallingHours, timezone: str) -> str:
     days = ",".join(_WEEKDAYS[d] for d in sorted(hours.weekdays))
     return f"{hours.start:%H:%M}-{hours.end:%H:%M} {days}, {timezone} time"
@@ -337,6 +340,13 @@ def check_callback_time(
     if due_at <= now:
         raise Invalid(
             f"{field}: {due_at.isoformat()} is in the past", code="callback.in_past", field=field
+        )
+    if due_at > now + MAX_CALLBACK_AHEAD:
+        raise Invalid(
+            f"{field}: {due_at.isoformat()} is more than a year ahead; book a callback "
+            f"at most {MAX_CALLBACK_AHEAD.days} days from now",
+            code="callback.too_far",
+            field=field,
         )
     if not is_open(hours, timezone, due_at):
         raise Invalid(

@@ -170,3 +170,34 @@ async def test_an_agent_sees_only_contacts_offered_to_them(api: Api) -> None:
             headers=api.agent,
         )
         assert r.status_code == 422 and r.json()["field"].startswith("campaigns"), r.text
+
+
+async def test_case_with_anothers_interaction_is_404_like_a_missing_one(api: Api) -> None:
+    """Another agent's interaction and a missing one give the same answer (no oracle)."""
+    t = await api.client.post(
+        "/case-types", json={"name": "Billing", "department": "finance"}, headers=api.manager
+    )
+    theirs = await dialer_offer(api)  # the first agent's
+    answers = []
+    for interaction_id in (theirs, 987_654):
+        r = await api.client.post(
+            "/cases",
+            json={"type_id": t.json()["id"], "subject": "s", "interaction_id": interaction_id},
+            headers=api.other,
+        )
+        assert r.status_code == 404 and r.json()["field"] == "interaction_id", r.text
+        answers.append(r.json()["message"].replace(str(interaction_id), "N"))
+    assert answers[0] == answers[1]
+
+
+async def test_a_callback_is_booked_at_most_a_year_ahead(api: Api) -> None:
+    """A callback in year 9999 (or two years ahead) is refused with a clear message."""
+    interaction_id = await dialer_offer(api)
+    r = await api.client.post(
+        f"/interactions/{interaction_id}/registration",
+        json={"feedback": "callback", "callback": {"due_at": "2028-11-23T12:00:00+01:00"}},
+        headers=api.agent,
+    )
+    assert r.status_code == 422 and r.json()["field"] == "callback.due_at", r.text
+    assert "more than a year ahead" in r.json()["message"]
+    assert r.json()["code"] == "callback.too_far"

@@ -137,3 +137,34 @@ async def test_reconnects_and_delivers_the_buffer_when_the_broker_returns() -> N
             assert publisher.connected
         await proxy.__aexit__(None, None, None)
     assert (publisher.buffered, publisher.sent) == (0, 2)
+
+
+async def test_health_tells_a_frozen_broker_by_the_last_exchange() -> None:
+    """A broker that keeps its connection open but stops answering (frozen) is reported
+    down once an event has waited for its acknowledgement too long."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def frozen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # CONNECT
+        writer.write(b"\x20\x02\x00\x00")  # CONNACK, accepted; then silence
+        await writer.drain()
+        held.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = MqttSettings(enabled=True, host="127.0.0.1", port=port)
+    publisher = MqttPublisher(settings, close_timeout=0.2)
+    publisher.STALE_SECONDS = 0.3
+    async with server, publisher:
+        for _ in range(100):
+            if publisher.connected:
+                break
+            await asyncio.sleep(0.02)
+        assert publisher.connected
+        publisher.publish("ringback/test", {"n": 1})
+        await asyncio.sleep(0.6)
+        assert not publisher.connected
+        for writer in held:
+            writer.close()
