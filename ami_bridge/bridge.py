@@ -176,10 +176,15 @@ class AsteriskAmiBridge:
         self._agent_exten = agent_exten
         self._callback_context = callback_context
         self._callback_exten = callback_exten
-        # Set while the current AMI session may place calls: cleared by Asterisk's
-        # Shutdown event (it refuses Originates until it is back), set by a new session.
-        self._session_open = asyncio.Event()
-        self._session_open.set()
+        self._available_wait = connect_timeout
+        # The AMI session that may place calls: one whose reconciliation has taken its
+        # snapshot of the attempts sent before it (an Originate sent on this session must
+        # not be reconciled against a channel list asked before its channels existed).
+        # Asterisk's Shutdown event closes it: Originates are refused until it is back.
+        self._open_session = 0
+        self._down_session = 0
+        """The session in which Asterisk said it is shutting down."""
+        self._session_changed = asyncio.Event()
         self._tracker = CallTracker(
             attempt_variable=ATTEMPT_VARIABLE,
             amd_enabled=amd_enabled,
@@ -196,6 +201,9 @@ class AsteriskAmiBridge:
     async def __aenter__(self) -> Self:
         if self._owns_client:
             await self._client.__aenter__()
+        elif self._client.state is ConnectionState.CONNECTED and not self.available:
+            # Entered before us: nothing of ours to reconcile.
+            self._open_session = self._client.sessions
         self._timer = asyncio.create_task(self._expire_loop(), name="ami-bridge-deadlines")
         return self
 
@@ -297,6 +305,12 @@ class AsteriskAmiBridge:
         ]
         action_id = self._client.next_action_id()
         encode_action("Originate", action_id, fields)  # refuse CR/LF before registering
+        if self._client.state is ConnectionState.CONNECTED and not self._shutting_down:
+            # Just reconnected: wait for this session's reconciliation snapshot (it comes
+            # at once). Asterisk away or shutting down: refused below, failed_system.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._available_wait):
+                    await self.wait_available()
         self._tracker.register(
             attempt_id, action_id, ring_timeout=timeout_s, channel_ids=channel_ids, kind=kind
         )
@@ -361,14 +375,24 @@ class AsteriskAmiBridge:
 
     @property
     def available(self) -> bool:
-        return self._client.state is ConnectionState.CONNECTED and self._session_open.is_set()
+        client = self._client
+        return (
+            client.state is ConnectionState.CONNECTED
+            and self._open_session == client.sessions
+            and not self._shutting_down
+        )
+
+    @property
+    def _shutting_down(self) -> bool:
+        return self._down_session == self._client.sessions
 
     async def wait_available(self) -> None:
         while not self.available:
-            if self._client.state is ConnectionState.CONNECTED:
-                await self._session_open.wait()
-            else:
-                await self._client.wait_connected()
+            await self._session_changed.wait()
+
+    def _session_moved(self) -> None:
+        self._session_changed.set()
+        self._session_changed = asyncio.Event()
 
     async def live_attempt_ids(self) -> frozenset[str]:
         found = set()
@@ -387,8 +411,9 @@ class AsteriskAmiBridge:
         return [e for e in map(decode_event, items) if isinstance(e, CoreShowChannel)]
 
     async def _reconcile(self) -> None:
-        self._session_open.set()
         pending = self._tracker.attempt_ids
+        self._open_session = self._client.sessions
+        self._session_moved()
         if not pending:
             return
         live = await self._live_channels()
@@ -404,7 +429,8 @@ class AsteriskAmiBridge:
     def _on_event(self, event: AmiEvent) -> None:
         if isinstance(event, Shutdown):
             log.warning("asterisk_shutting_down", restart=event.restart)
-            self._session_open.clear()
+            self._down_session = self._client.sessions
+            self._session_moved()
         result = self._tracker.handle(event)
         if result:
             self._publish(result)

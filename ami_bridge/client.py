@@ -128,6 +128,7 @@ class AmiClient:
         self._not_connected = asyncio.Event()
         self._not_connected.set()
         self._closing = False
+        self._sessions = 0
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -165,6 +166,11 @@ class AmiClient:
     @property
     def state(self) -> ConnectionState:
         return self._state
+
+    @property
+    def sessions(self) -> int:
+        """Logins so far: each reconnect starts a new session."""
+        return self._sessions
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
@@ -290,6 +296,7 @@ class AmiClient:
             await self._login(reader, writer, parser)
             self._writer = writer
             logged_in = True
+            self._sessions += 1
             self._set_state(ConnectionState.CONNECTED)
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)

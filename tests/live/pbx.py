@@ -295,10 +295,15 @@ class LivePbx:
                     f"asterisk did not open AMI on {self.ami_port}; see {self.dir}/log"
                 )
             time.sleep(0.1)
-        left = max(1.0, deadline - time.monotonic())
-        out = self.rx("core waitfullybooted", timeout=left)
-        if "fully booted" not in out.lower():
-            raise RuntimeError(f"asterisk not fully booted: {out!r}")
+        while True:
+            # Right after a restart the console socket may not answer yet: ask again.
+            left = max(1.0, deadline - time.monotonic())
+            out = self.rx("core waitfullybooted", timeout=left)
+            if "fully booted" in out.lower():
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"asterisk not fully booted: {out!r}")
+            time.sleep(0.1)
 
     def restart(self, timeout: float = 40.0) -> None:
         """``core restart now`` and wait until AMI is back (same process, same config)."""

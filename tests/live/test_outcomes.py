@@ -378,10 +378,9 @@ async def test_bridge_dials_again_after_asterisk_restarts(pbx: LivePbx) -> None:
         async with asyncio.timeout(20.0):
             await gone
             await client.wait_connected()
-        # Let the reconnect's reconciliation (CoreShowChannels) finish first: an attempt
-        # originated while it is in flight can be settled failed_system "reconciled:
-        # channels gone" though Asterisk dials it (a product race, seen here on 06).
-        await asyncio.sleep(1.0)
+        # At once: an attempt originated before the new session's reconciliation took its
+        # snapshot was once settled failed_system "reconciled: channels gone" though
+        # Asterisk dialled it.
         attempt_id = await calls.originate("local", "06", middle="004")
         event = await calls.next(attempt_id, within=15.0)
     assert isinstance(event, CallOutcome) and event.outcome is Outcome.INVALID, event
