@@ -95,7 +95,9 @@ class RosterFloor:
 
     def log_in(self, agent_id: int, channel: str, campaigns: Sequence[int] | None) -> None:
         chosen = list(campaigns) if campaigns is not None else self._running()
-        self._roster.login(agent_id, channel, chosen, self._clock.now())
+        self._roster.login(
+            agent_id, channel, chosen, self._clock.now(), follows_running=campaigns is None
+        )
 
     def ready(self, agent_id: int) -> None:
         self._roster.ready(agent_id, self._clock.now())
