@@ -60,6 +60,11 @@ class AgentFloor(Protocol):
 
     def state_of(self, agent_id: int) -> tuple[str, str | None]: ...
 
+    def campaigns_of(self, agent_id: int) -> tuple[list[int], bool]:
+        """The campaigns the agent is logged in to, and whether they follow every running
+        campaign (then campaigns started later are added)."""
+        ...
+
     def log_in(self, agent_id: int, channel: str, campaigns: Sequence[int] | None) -> None:
         """Log in (paused) to ``campaigns``; None: every running campaign."""
 

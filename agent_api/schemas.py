@@ -103,6 +103,10 @@ class StateOut(Out):
     state: str
     reason: str | None
     may_become_ready: bool
+    campaigns: list[int] = []
+    """The campaigns the agent takes calls from."""
+    all_running: bool = False
+    """Logged in to every running campaign: campaigns started later are added."""
 
 
 # Wrap-up catalogue

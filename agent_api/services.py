@@ -411,6 +411,11 @@ class Interactions:
             floor.pause(user.id, reason)
         return floor.state_of(user.id)[0]
 
+    def campaigns_of(self, user_id: int) -> tuple[list[int], bool]:
+        if self._floor is not None:
+            return self._floor.campaigns_of(user_id)
+        return [], False
+
     def state_of(self, user_id: int) -> tuple[str, str | None]:
         if self._floor is not None:
             return self._floor.state_of(user_id)

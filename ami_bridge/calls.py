@@ -40,6 +40,7 @@ from ami_bridge.events import (
     CoreShowChannel,
     DialBegin,
     DialEnd,
+    DialerAgent,
     DialerAmd,
     DialStatus,
     Hangup,
@@ -159,6 +160,8 @@ class _Attempt:
     """CallAnswered was emitted, so CallEnded is owed."""
     agent_leg: str | None = None
     """Uniqueid of the agent's channel the dialplan dialled after our Redirect."""
+    agent_leg_done: bool = False
+    """AgentLeg was emitted (from DialEnd, or the DialerAgent UserEvent)."""
 
 
 class CallTracker:
@@ -277,7 +280,20 @@ class CallTracker:
         if isinstance(event, DialerAmd):
             a = self._attempts.get(event.attempt_id) or self._by_uid.get(event.uniqueid)
             return self._on_amd(a, event.status) if a is not None else []
+        if isinstance(event, DialerAgent):
+            a = self._attempts.get(event.attempt_id) or self._by_uid.get(event.uniqueid)
+            if a is None or a.kind is not AttemptKind.CONTACT or not a.announced:
+                return []
+            return self._agent_leg(a, event.status)
         return []
+
+    def _agent_leg(self, a: _Attempt, status: DialStatus) -> list[CallEvent]:
+        """The Dial() of the agent's phone is over: DialEnd, or our UserEvent after it
+        (the only word when the Dial failed before creating a channel)."""
+        if a.agent_leg_done:
+            return []
+        a.agent_leg_done = True
+        return [AgentLeg(a.attempt_id, status is DialStatus.ANSWER, status)]
 
     def _learn(self, a: _Attempt, uniqueid: str) -> None:
         if uniqueid and uniqueid not in a.seen:
@@ -314,9 +330,7 @@ class CallTracker:
             if a.kind is AttemptKind.CONTACT:
                 if a.agent_leg is None or ev.dest_uniqueid != a.agent_leg:
                     return []
-                a.agent_leg = None
-                answered = ev.status is DialStatus.ANSWER
-                return [AgentLeg(a.attempt_id, answered, ev.status)]
+                return self._agent_leg(a, ev.status)
         a.dial_status = ev.status
         if ev.status is DialStatus.ANSWER:
             return self._on_answer(a)

@@ -161,6 +161,16 @@ class DialerAmd(ChannelEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class DialerAgent(ChannelEvent):
+    """``UserEvent: DialerAgent`` sent by our dialplan when Dial() of the agent's phone
+    returns: ``status`` is its DIALSTATUS. Needed because a Dial that fails at once (no
+    such endpoint: CHANUNAVAIL) sends no DialBegin/DialEnd at all."""
+
+    status: DialStatus
+    attempt_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     cleanly: bool
     restart: bool
@@ -228,6 +238,7 @@ AmiEvent = (
     | DialState
     | DialEnd
     | DialerAmd
+    | DialerAgent
     | Shutdown
     | FullyBooted
     | CoreShowChannel
@@ -271,8 +282,13 @@ def _caller(m: Message) -> str | None:
     return m.get("Uniqueid") or None
 
 
-def _user_event(m: Message) -> DialerAmd | None:
-    if m.get("UserEvent") != "DialerAMD":
+def _user_event(m: Message) -> DialerAmd | DialerAgent | None:
+    name = m.get("UserEvent")
+    if name == "DialerAgent":
+        return DialerAgent(
+            *_chan(m), status=DialStatus.parse(m.get("Status")), attempt_id=m.get("AttemptId")
+        )
+    if name != "DialerAMD":
         return None
     return DialerAmd(
         *_chan(m),

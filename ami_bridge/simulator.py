@@ -596,10 +596,16 @@ class PbxSimulator:
         uid = self._uniqueid()
         phone = _Channel(f"{agent}-{seq:08x}", uid, call.one.linkedid, "", agent)
         caller = _chan_fields(call.one)
+        attempt = next((v for k, v in call.variables if k == call.attempt_var), "")
+
+        def returned(status: str) -> None:
+            # Dial() returned: the shipped dialplan's UserEvent, then Hangup.
+            user = [("UserEvent", "DialerAgent"), ("Status", status), ("AttemptId", attempt)]
+            self._emit("UserEvent", caller + user, "user,all")
+
         if not self.is_agent_phone(agent):
-            self._emit("DialBegin", [*caller, *_dest_fields(phone), ("DialString", agent)])
-            self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "CHANUNAVAIL")])
-            return
+            # No such endpoint: Dial fails before any channel exists, so no DialBegin.
+            return returned("CHANUNAVAIL")
         self._emit("Newchannel", _chan_fields(phone))
         self._emit("DialBegin", [*caller, *_dest_fields(phone), ("DialString", agent)])
         if agent in self.unanswered_phones:
@@ -607,15 +613,18 @@ class PbxSimulator:
             status = "CANCEL" if hung else "NOANSWER"
             self._emit("Hangup", _chan_fields(phone) + _cause(16 if hung else 19))
             self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", status)])
-            return
+            return None if hung else returned(status)
         if await self._sleep(call, self._ring / 8):
             self._emit("Hangup", _chan_fields(phone) + _cause(16))
             self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "CANCEL")])
-            return
+            return None
         phone.state = 6
         self._emit("DialEnd", [*caller, *_dest_fields(phone), ("DialStatus", "ANSWER")])
-        await self._sleep(call, self._talk)
+        if not await self._sleep(call, self._talk):
+            self._emit("Hangup", _chan_fields(phone) + _cause(16))
+            return returned("ANSWER")  # the agent hung up first: Dial returns
         self._emit("Hangup", _chan_fields(phone) + _cause(16))
+        return None
 
     async def _dial_contact(self, call: _Call, dial: str) -> None:
         """Agent-first callback: the agent answered, the dialplan Dial()s the contact."""

@@ -93,6 +93,12 @@ class RosterFloor:
             return "ready", None
         return seat.status.value, seat.pause_reason or None
 
+    def campaigns_of(self, agent_id: int) -> tuple[list[int], bool]:
+        seat = self._roster.get(agent_id)
+        if seat is None:
+            return [], False
+        return sorted(seat.campaigns), seat.follows_running
+
     def log_in(self, agent_id: int, channel: str, campaigns: Sequence[int] | None) -> None:
         chosen = list(campaigns) if campaigns is not None else self._running()
         self._roster.login(

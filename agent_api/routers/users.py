@@ -14,7 +14,7 @@ from agent_api.schemas import (
     UserIn,
     UserOut,
 )
-from agent_api.services import AgentState
+from agent_api.services import AgentState, Services
 
 router = APIRouter(tags=["users"])
 
@@ -43,8 +43,19 @@ async def rotate_token(user_id: IdPath, svc: Svc, _: Manager) -> TokenOut:
 @router.get("/agents/me/state", response_model=StateOut)
 async def my_state(svc: Svc, me: Me) -> StateOut:
     state, reason = svc.interactions.state_of(me.id)
-    ready = await svc.interactions.may_become_ready(me.id)
-    return StateOut(state=state, reason=reason, may_become_ready=ready)
+    return await _state_out(svc, me.id, state, reason)
+
+
+async def _state_out(svc: Services, user_id: int, state: str, reason: str | None) -> StateOut:
+    ready = await svc.interactions.may_become_ready(user_id)
+    campaigns, all_running = svc.interactions.campaigns_of(user_id)
+    return StateOut(
+        state=state,
+        reason=reason,
+        may_become_ready=ready,
+        campaigns=campaigns,
+        all_running=all_running,
+    )
 
 
 @router.put("/agents/me/state", response_model=StateOut)
@@ -53,5 +64,4 @@ async def set_my_state(body: StateIn, svc: Svc, me: Me) -> StateOut:
     state = await svc.interactions.set_state(
         me, AgentState(body.state), body.reason, body.campaigns
     )
-    ready = await svc.interactions.may_become_ready(me.id)
-    return StateOut(state=state, reason=body.reason, may_become_ready=ready)
+    return await _state_out(svc, me.id, state, body.reason)

@@ -10,6 +10,7 @@ from ami_bridge.events import (
     CoreShowChannel,
     DialBegin,
     DialEnd,
+    DialerAgent,
     DialerAmd,
     DialStatus,
     Hangup,
@@ -166,3 +167,12 @@ def test_agent_leg_after_redirect_is_reported(tracker: CallTracker) -> None:
         AgentLeg("7", False, DialStatus.CHANUNAVAIL)
     ]
     assert tracker.handle(DialEnd("rb-7-1", "9.1", "rb-7-1", DialStatus.CHANUNAVAIL)) == []
+
+
+def test_agent_dial_that_fails_at_once_is_told_by_the_user_event(tracker: CallTracker) -> None:
+    """No such agent endpoint: no DialBegin/DialEnd, only our DialerAgent UserEvent."""
+    answered(tracker)
+    tracker.handle(amd(AmdStatus.HUMAN))
+    event = DialerAgent("PJSIP/x-1", "rb-7-1", "rb-7-1", DialStatus.CHANUNAVAIL, "7")
+    assert tracker.handle(event) == [AgentLeg("7", False, DialStatus.CHANUNAVAIL)]
+    assert tracker.handle(event) == []
