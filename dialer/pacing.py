@@ -51,9 +51,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from campaigns.model import DialMode
+from campaigns.model import DialMode, Outcome
 
 # Until enough calls were measured, assume a typical outbound answer rate.
 _PRIOR_ANSWER_RATE = 0.3
@@ -202,13 +203,65 @@ class CampaignStats:
             return 1.0
         return self.answer_delays.survival(seconds, _PRIOR_ANSWER_WINDOW)
 
-    def answer_chance(self, rung: float, ring_timeout: float) -> float:
-        """Chance that a call ringing for ``rung`` seconds is answered by a person."""
-        p = self.cautious_answer_rate
+    def answer_chance(self, rung: float, ring_timeout: float, prior: float | None = None) -> float:
+        """Chance that a call ringing for ``rung`` seconds is answered by a person, from
+        its own chance when placed (``prior``) or else the campaign's rate."""
+        p = self.cautious_answer_rate if prior is None else prior
         answered_later = self.answer_delays.survival(rung, _PRIOR_ANSWER_WINDOW)
         unresolved = self.resolve_times.survival(rung, ring_timeout)
         still = p * answered_later + (1 - p) * unresolved
         return p * answered_later / still if still > 0 else 0.0
+
+
+class AnswerModel:
+    """Each contact's chance of a person answering the next call, learned online from the
+    campaign's own attempts.
+
+    A logistic regression on what a dialer knows before it dials: the attempts the contact
+    has had (a number that did not answer three times is less likely to answer the
+    fourth), the outcome of the last one (a machine or busy line says something about the
+    household), and the hour on the contact's clock (people answer more in the evening).
+    It starts at the prior rate for every call and learns by stochastic gradient steps
+    (AdaGrad: features seen often take smaller steps), one per settled call.
+    """
+
+    def __init__(self, prior: float = _PRIOR_ANSWER_RATE, step: float = 0.3) -> None:
+        self._weights: dict[str, float] = {"bias": math.log(prior / (1 - prior))}
+        self._squares: dict[str, float] = {}
+        self._step = step
+        self.observed = 0
+
+    @staticmethod
+    def features(attempts: int, last: Outcome | None, local_hour: int) -> tuple[str, ...]:
+        last_name = last.value if last is not None else "none"
+        return (
+            "bias",
+            f"attempts={min(attempts, 5)}",
+            f"last={last_name}",
+            f"hour={local_hour}",
+            f"attempts={min(attempts, 5)},last={last_name}",
+        )
+
+    def chance(self, attempts: int, last: Outcome | None, local_hour: int) -> float:
+        """Chance that a person answers a call placed now to such a contact."""
+        return self._chance(self.features(attempts, last, local_hour))
+
+    def _chance(self, names: tuple[str, ...]) -> float:
+        z = sum(self._weights.get(name, 0.0) for name in names)
+        return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def record(self, attempts: int, last: Outcome | None, local_hour: int, human: bool) -> None:
+        """A settled call to a contact that had ``attempts`` before it and ``last`` as their
+        outcome, placed at ``local_hour``: answered by a person or not."""
+        names = self.features(attempts, last, local_hour)
+        error = (1.0 if human else 0.0) - self._chance(names)
+        for name in names:
+            square = self._squares.get(name, 1.0) + error * error
+            self._squares[name] = square
+            self._weights[name] = self._weights.get(name, 0.0) + self._step * error / math.sqrt(
+                square
+            )
+        self.observed += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,17 +279,30 @@ class Floor:
     ring_timeout: float = 30.0
     abandon_wait: float = 2.0
     """How long an answered call may wait for an agent before it is abandoned."""
+    chances: tuple[float, ...] = ()
+    """Each ringing call's own chance of a person answering, as judged when it was placed
+    (:class:`AnswerModel`), in the order of ``ringing``; empty: the campaign's rate."""
 
 
 def calls_to_place(
-    mode: DialMode, floor: Floor, stats: CampaignStats, abandon_cap: float, *, limit: int
+    mode: DialMode,
+    floor: Floor,
+    stats: CampaignStats,
+    abandon_cap: float,
+    *,
+    limit: int,
+    next_chances: Sequence[float] = (),
 ) -> int:
-    """New calls to place now, at most ``limit`` (concurrency and rate headroom)."""
+    """New calls to place now, at most ``limit`` (concurrency and rate headroom).
+
+    ``next_chances``: the answer chances of the contacts next in the queue, in the order
+    they would be dialled; past them (or without them) a new call has the campaign's rate.
+    """
     if limit <= 0 or mode is DialMode.PREVIEW:
         return 0
     if mode is DialMode.PROGRESSIVE:
         return max(0, min(limit, floor.free - len(floor.ringing)))
-    return min(limit, _predictive(floor, stats, abandon_cap))
+    return min(limit, _predictive(floor, stats, abandon_cap, next_chances))
 
 
 def recheck_in(mode: DialMode, floor: Floor, stats: CampaignStats) -> float | None:
@@ -250,7 +316,9 @@ def recheck_in(mode: DialMode, floor: Floor, stats: CampaignStats) -> float | No
     return None if soonest is None else soonest + 0.01
 
 
-def _predictive(floor: Floor, stats: CampaignStats, cap: float) -> int:
+def _predictive(
+    floor: Floor, stats: CampaignStats, cap: float, next_chances: Sequence[float] = ()
+) -> int:
     p = stats.cautious_answer_rate
     wait = floor.abandon_wait
     # Answers come over the next mean-answer-delay seconds, and an answered call waits
@@ -272,14 +340,15 @@ def _predictive(floor: Floor, stats: CampaignStats, cap: float) -> int:
         answers.add(1 - finishing, demand=False)
     for _ in range(floor.waiting):
         answers.add(1.0)
-    for rung in floor.ringing:
-        answers.add(stats.answer_chance(rung, floor.ring_timeout))
+    chances: Sequence[float | None] = floor.chances or (None,) * len(floor.ringing)
+    for rung, chance in zip(floor.ringing, chances, strict=True):
+        answers.add(stats.answer_chance(rung, floor.ring_timeout, chance))
     target = _target(stats, cap)
     new = 0
     # Enough to cover every agent three times over is far past any useful answer rate.
     ceiling = max(1, math.ceil(3 * (sure + floor.on_call) / max(p, 0.05)))
     while new < ceiling:
-        answers.add(p)
+        answers.add(next_chances[new] if new < len(next_chances) else p)
         if answers.abandon_ratio() > target:
             break
         new += 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.model import DialMode
+from campaigns.model import DialMode, Outcome
 from dialer.pacing import (
+    AnswerModel,
     CampaignStats,
     Durations,
     Floor,
@@ -193,3 +195,94 @@ def test_durations_match_a_plain_count(samples: list[float], t: float) -> None:
         assert residual is not None and abs(residual - sum(longer) / len(longer)) < 1e-6
     else:
         assert residual is None
+
+
+def test_per_call_chances_replace_the_campaign_rate() -> None:
+    """Ringing calls known to be hopeless leave room for more calls; calls sure to be
+    answered leave less. Without chances the campaign's rate is used, as before."""
+    stats = measured(0.25)
+    ringing = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+    plain = Floor(free=5, on_call=15, ringing=ringing)
+    hopeless = Floor(free=5, on_call=15, ringing=ringing, chances=(0.0,) * 6)
+    sure = Floor(free=5, on_call=15, ringing=ringing, chances=(1.0,) * 6)
+    place = lambda floor: calls_to_place(DialMode.PREDICTIVE, floor, stats, 0.03, limit=100)  # noqa: E731
+    assert place(hopeless) > place(plain) > place(sure)
+    same = Floor(free=5, on_call=15, ringing=ringing, chances=(stats.cautious_answer_rate,) * 6)
+    assert place(same) == place(plain)
+
+
+def test_next_chances_size_the_new_calls() -> None:
+    """Contacts next in the queue that are likely to answer need fewer calls."""
+    stats = measured(0.25)
+    floor = Floor(free=6, on_call=14)
+    likely = calls_to_place(
+        DialMode.PREDICTIVE, floor, stats, 0.03, limit=100, next_chances=[0.6] * 40
+    )
+    unlikely = calls_to_place(
+        DialMode.PREDICTIVE, floor, stats, 0.03, limit=100, next_chances=[0.1] * 40
+    )
+    assert likely < unlikely
+
+
+def test_answer_model_learns_attempts_and_hours() -> None:
+    """Starts at the prior; learns that evenings answer more and that each unanswered
+    attempt makes the next answer less likely."""
+    model = AnswerModel()
+    assert abs(model.chance(0, None, 10) - 0.3) < 1e-9
+    chance = random.Random(3)
+    for _ in range(6000):
+        attempts = chance.randrange(4)
+        hour = chance.choice((10, 19))
+        truth = (0.4 if hour == 19 else 0.2) * (0.7**attempts)
+        last = Outcome.NO_ANSWER if attempts else None
+        model.record(attempts, last, hour, chance.random() < truth)
+    assert model.chance(0, None, 19) > 1.5 * model.chance(0, None, 10)
+    fresh, tried = model.chance(0, None, 19), model.chance(3, Outcome.NO_ANSWER, 19)
+    assert tried < 0.6 * fresh
+    assert abs(fresh - 0.4) < 0.08
+    assert 0 < model.chance(9, Outcome.MACHINE, 3) < 1
+
+
+def test_vicidial_dial_level_rules() -> None:
+    """The benchmark's VICIdial: the adapt step and the auto-dial count."""
+    from bench import vicidial as v
+
+    quiet = v.DropStats(calls_today=100, answers_today=30, drops_today=0, calls_minute=30,
+                        drops_minute=0)  # fmt: skip
+    s = v.Settings("ADAPT_HARD_LIMIT", maximum_level=3.0)
+    # Agents waiting raise the level by the differential per agent; capped; never below 1.
+    assert v.adapt_level(s, 2.0, differential=2, agents_average=20, drops=quiet, hourmin=1200) == (
+        2.0 * 1.1
+    )
+    assert v.adapt_level(s, 2.9, differential=10, agents_average=20, drops=quiet, hourmin=1200) == 3
+    assert v.adapt_level(s, 1.0, differential=-5, agents_average=20, drops=quiet, hourmin=1200) == 1
+    # Intensity scales the change: +20 raises faster, and lowers more slowly.
+    hot = replace(s, intensity=20)
+    up = v.adapt_level(hot, 2.0, differential=2, agents_average=20, drops=quiet, hourmin=1200)
+    down = v.adapt_level(hot, 2.0, differential=-2, agents_average=20, drops=quiet, hourmin=1200)
+    assert abs(up - 2.0 * 1.12) < 1e-9 and abs(down - 2.0 * (1 - 0.1 * 0.8)) < 1e-9
+    # Over the day's drop limit: hard limit 1.0, average halves, tapered by the day left.
+    over = replace(quiet, answers_today=30, drops_today=2)
+    level = {
+        m: v.adapt_level(replace(s, method=m), 3.0, differential=0, agents_average=20,
+                         drops=over, hourmin=1500)
+        for m in v.METHODS
+    }  # fmt: skip
+    assert level["ADAPT_HARD_LIMIT"] == 1.0
+    assert level["ADAPT_AVERAGE"] == 1.5
+    assert abs(level["ADAPT_TAPERED"] - 3.0 * 0.4) < 1e-9  # 1900 - 1500 = 400 "minutes"
+    assert v.tapered_rate(2300, 1200) == 1.0
+    # Not before 50 calls today; half of the last minute dropped halves it anyway.
+    early = replace(over, calls_today=40)
+    assert (
+        v.adapt_level(s, 2.4, differential=0, agents_average=20, drops=early, hourmin=1500) == 2.4
+    )
+    burst = replace(quiet, calls_minute=30, drops_minute=16)
+    assert (
+        v.adapt_level(s, 2.4, differential=0, agents_average=20, drops=burst, hourmin=1500) == 1.2
+    )
+    # Auto-dial: level x (ready + in call) - calls up; available-only counts ready agents.
+    assert v.calls_to_make(s, 1.5, ready=4, incall=16, calls_up=22, with_agents=16) == 8
+    only = replace(s, available_only=True)
+    assert v.calls_to_make(only, 3.0, ready=4, incall=16, calls_up=22, with_agents=16) == 6
+    assert v.calls_to_make(s, 1.0, ready=0, incall=16, calls_up=30, with_agents=16) == 0

@@ -1,0 +1,156 @@
+"""The seeded call stream of the pacing benchmark: who is on the list and what each call does.
+
+Every call's fate is a function of (seed, contact, dial number, the contact's local hour):
+the same for every pacer that dials that contact that many times at that hour, so pacers
+are compared on common random numbers, and a clairvoyant pacer can be told each fate.
+
+Two lists:
+
+- ``uniform``: the benchmark's original model (``dialer.testing.CallModel``): every call
+  answered by a person with the same 25 %, 10 % machines, 10 % busy, 2 % congestion,
+  2 % invalid; nothing a dialer knows says anything about the next call.
+- ``realistic`` (the default): the same mix on a first call, but contacts differ, as in
+  the call-record studies of telephone surveys: each number has its own propensity to
+  be answered (a Beta distribution, so a number that did not answer several times is
+  more likely a hard one: the chance of an answer falls with every unanswered attempt,
+  the conditional-probability pattern of Kulka and Weeks, "Toward the development of
+  optimal calling protocols for telephone surveys", J. Official Statistics 4(4), 1988),
+  and answers depend on the contact's local hour (lowest in working hours, highest on
+  weekday evenings: Weeks, Kulka and Pierson, "Optimal call scheduling for a telephone
+  survey", Public Opinion Quarterly 51(4), 1987). Numbers with voicemail that screen
+  calls answer less and go to a machine more. The list is spread over the four
+  mainland US time zones (by population), dialled 16:00-24:00 UTC: 11:00-19:00 in New
+  York, 08:00-16:00 in Los Angeles. The shape is from those studies; the figures (the
+  Beta's spread, the hour factors) are ours, set so that a first call is answered by a
+  person about 25 % of the time as in the uniform list.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from campaigns.model import Outcome
+
+START_UTC_HOUR = 16
+ZONES: tuple[tuple[str, int, float], ...] = (
+    ("America/New_York", -5, 0.47),
+    ("America/Chicago", -6, 0.29),
+    ("America/Denver", -7, 0.07),
+    ("America/Los_Angeles", -8, 0.17),
+)
+HOUR_FACTOR: dict[int, float] = {
+    8: 0.75, 9: 0.70, 10: 0.70, 11: 0.75, 12: 0.90, 13: 0.85, 14: 0.75,
+    15: 0.80, 16: 0.95, 17: 1.20, 18: 1.50, 19: 1.55, 20: 1.40, 21: 1.20,
+}  # fmt: skip
+"""Answer propensity by the contact's local hour, relative (weekday, Weeks et al.'s shape)."""
+PROPENSITY = (0.6, 1.2)
+"""Beta(a, b) of a number's own propensity: mean 1/3, most numbers well below it."""
+SCALE = 0.85
+"""Propensity x hour factor x SCALE = chance of a person answering (first calls ~25 %)."""
+
+ANSWER_AFTER = (4.0, 18.0)
+BUSY_AFTER = (1.0, 4.0)
+AMD_SECONDS = 2.4
+MEAN_TALK = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    zone: str
+    utc_offset: int
+    propensity: float
+    voicemail: bool
+    invalid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fate:
+    """What a call placed now does: its outcome, when it resolves, how long the talk."""
+
+    outcome: Outcome
+    ring: float
+    """Seconds from the Originate to the answer (people, machines) or the outcome."""
+    talk: float
+    human_chance: float
+    """The true chance a person answered this call (known to no pacer)."""
+
+
+class CallStream:
+    def __init__(self, seed: int, *, realistic: bool = True) -> None:
+        self.seed = seed
+        self.realistic = realistic
+        self._contacts: dict[int, Contact] = {}
+
+    def contact(self, cid: int) -> Contact:
+        known = self._contacts.get(cid)
+        if known is not None:
+            return known
+        draw = random.Random(self.seed * 7_919_000_003 + cid)
+        x, zone, offset = draw.random(), ZONES[-1][0], ZONES[-1][1]
+        for name, hours, share in ZONES:
+            if x < share:
+                zone, offset = name, hours
+                break
+            x -= share
+        propensity = draw.betavariate(*PROPENSITY)
+        voicemail = draw.random() < 0.45 - 0.5 * propensity
+        invalid = draw.random() < 0.02
+        made = Contact(cid, zone, offset, propensity, voicemail, invalid)
+        self._contacts[cid] = made
+        return made
+
+    @staticmethod
+    def local_hour(contact: Contact, seconds: float) -> int:
+        """The contact's local hour ``seconds`` into the day."""
+        return int(START_UTC_HOUR + contact.utc_offset + seconds // 3600) % 24
+
+    def human_chance(self, contact: Contact, local_hour: int) -> float:
+        if not self.realistic:
+            return 0.25
+        if contact.invalid:
+            return 0.0
+        factor = HOUR_FACTOR.get(local_hour, 0.6)
+        return min(0.95, contact.propensity * factor * SCALE)
+
+    def fate(self, cid: int, dial: int, seconds: float) -> Fate:
+        """The ``dial``-th call (from 0) to contact ``cid``, placed ``seconds`` into the day."""
+        contact = self.contact(cid)
+        draw = random.Random((self.seed * 7_919_000_003 + cid) * 131 + dial + 1)
+        u, v = draw.random(), draw.random()
+        human = self.human_chance(contact, self.local_hour(contact, seconds))
+        talk = draw.expovariate(1 / MEAN_TALK)
+        if self.realistic:
+            if contact.invalid:
+                outcome = Outcome.INVALID
+            elif u < human:
+                outcome = Outcome.ANSWERED
+            elif contact.voicemail and v < 0.5:
+                outcome = Outcome.MACHINE
+            elif v > 0.86:
+                outcome = Outcome.BUSY
+            elif v > 0.84:
+                outcome = Outcome.CONGESTION
+            else:
+                outcome = Outcome.NO_ANSWER
+        else:
+            outcome = Outcome.NO_ANSWER
+            for kind, p in (
+                (Outcome.ANSWERED, 0.25),
+                (Outcome.MACHINE, 0.10),
+                (Outcome.BUSY, 0.10),
+                (Outcome.CONGESTION, 0.02),
+                (Outcome.INVALID, 0.02),
+            ):
+                if u < p:
+                    outcome = kind
+                    break
+                u -= p
+        if outcome in (Outcome.ANSWERED, Outcome.MACHINE):
+            ring = draw.uniform(*ANSWER_AFTER)
+        elif outcome is Outcome.BUSY:
+            ring = draw.uniform(*BUSY_AFTER)
+        else:
+            ring = draw.uniform(0.2, 1.0)
+        return Fate(outcome, ring, talk, human)
