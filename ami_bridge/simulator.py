@@ -1,9 +1,19 @@
 """A PBX simulator speaking AMI like Asterisk 22, for tests, demos and the CLI.
 
 It plays each call out with the event sequences, field names and codes recorded from a
-real Asterisk in ``tests/fixtures/ami-traces`` (a conformance test keeps it honest). Each call
-is modelled as the Local channel pair those recordings used: ``;1`` is the originated
-channel, ``;2`` the contact side, which carries the real cause for busy/congestion.
+real Asterisk in ``tests/fixtures/ami-traces`` and ``tests/fixtures/ami-live`` (conformance
+tests keep it honest). The dial string's technology picks the channel model:
+
+* ``Local/...``: the Local channel pair, ``;1`` the originated channel (Uniqueid the
+  ChannelId), ``;2`` the contact side (the OtherChannelId), which carries the real cause
+  for busy/congestion while the OriginateResponse says Reason 5/8;
+* anything else (``PJSIP/...``): one channel named after the endpoint
+  (``PJSIP/trunk-0000000a``), OtherChannelId unused. Busy, congestion and every other
+  failure come with Reason 0 (no answer: 3) and only the Hangup cause tells them apart; a
+  far end that hangs up during AMD sends a BYE without a Reason header: cause 0.
+
+A failed Originate names the dial string as Channel, and as Uniqueid the ChannelId when
+one was given (else ``<unknown>``).
 
 Which outcome a dialed number gets is chosen by ``rules`` (regex on the number, first
 match wins), else by ``weights`` with a seeded RNG. Times are multiplied by
@@ -103,7 +113,8 @@ class _Channel:
 @dataclass(slots=True)
 class _Call:
     one: _Channel
-    two: _Channel
+    two: _Channel | None
+    """The Local pair's ;2 half; None for a one-channel call (PJSIP and the like)."""
     number: str
     behaviour: Behaviour | None
     """None for an agent phone, which answers and stays up."""
@@ -118,6 +129,10 @@ class _Call:
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
     redirected: asyncio.Event = field(default_factory=asyncio.Event)
     answered: bool = False
+
+    @property
+    def channels(self) -> tuple[_Channel, ...]:
+        return (self.one,) if self.two is None else (self.one, self.two)
 
 
 @dataclass(slots=True, eq=False)
@@ -174,7 +189,7 @@ class PbxSimulator:
         self.originates: list[Message] = []
         """Every Originate action received, in order (tests check nothing is re-sent)."""
         self.connected: dict[str, str] = {}
-        """Answered calls redirected to an agent: ;1 Uniqueid → RINGBACK_AGENT."""
+        """Answered calls redirected to an agent: originated channel's Uniqueid → RINGBACK_AGENT."""
         self.agent_phones: set[str] = set()
         """Dial strings of agents' phones (the agents' extensions)."""
         self.unanswered_phones: set[str] = set()
@@ -224,9 +239,9 @@ class PbxSimulator:
     async def restart(self) -> None:
         """Like ``core restart now``: calls hang up (cause 0), Shutdown, close, ids restart."""
         for call in list(self._calls.values()):
-            for ch in (call.two, call.one):
+            for ch in reversed(call.channels):
                 self._emit("SoftHangupRequest", [*_chan_fields(ch), ("Cause", "4")])
-            for ch in (call.one, call.two):
+            for ch in call.channels:
                 self._emit("Hangup", _chan_fields(ch) + _cause(0))
         await self._cancel_calls()
         self._emit("Shutdown", [("Shutdown", "Cleanly"), ("Restart", "True")], "system,all")
@@ -355,7 +370,7 @@ class PbxSimulator:
         )
         count = 0
         for call in self._calls.values():
-            for ch in (call.one, call.two):
+            for ch in call.channels:
                 fields: Fields = [("Event", "CoreShowChannel"), ("ActionID", m.get("ActionID"))]
                 fields += _chan_fields(ch)
                 fields += [
@@ -376,7 +391,7 @@ class PbxSimulator:
 
     def _find(self, channel: str) -> _Call | None:
         for call in self._calls.values():
-            if channel in (call.one.name, call.one.uniqueid, call.two.name, call.two.uniqueid):
+            if any(channel in (ch.name, ch.uniqueid) for ch in call.channels):
                 return call
         return None
 
@@ -392,10 +407,14 @@ class PbxSimulator:
         number = found.group(1) if found else dial
         seq = next(self._local_seq)
         uid1 = m.get("ChannelId") or self._uniqueid()
-        uid2 = m.get("OtherChannelId") or self._uniqueid()
         tail = dial.split("@", 1)[1] if "@" in dial else "trunk"
-        one = _Channel(f"{dial}-{seq:08x};1", uid1, uid1, tail, number)
-        two = _Channel(f"{dial}-{seq:08x};2", uid2, uid1, tail, number, state=4)
+        two: _Channel | None = None
+        if _is_local(dial):
+            uid2 = m.get("OtherChannelId") or self._uniqueid()
+            one = _Channel(f"{dial}-{seq:08x};1", uid1, uid1, tail, number)
+            two = _Channel(f"{dial}-{seq:08x};2", uid2, uid1, tail, number, state=4)
+        else:
+            one = _Channel(_channel_name(dial, seq), uid1, uid1, tail, number)
         cid_name, cid_num = _parse_caller_id(m.get("CallerID"))
         variables: Fields = []
         for v in m.get_all("Variable"):
@@ -446,39 +465,53 @@ class PbxSimulator:
         return call.hangup.is_set()
 
     async def _play(self, call: _Call, cid_num: str, cid_name: str) -> None:
-        one, two = call.one, call.two
+        one = call.one
         try:
-            self._emit("Newchannel", _chan_fields(one))
-            self._emit("Newchannel", _chan_fields(two))
-            for ch in (one, two):
-                ch.cid_num, ch.cid_name = cid_num, cid_name
+            for ch in call.channels:
+                self._emit("Newchannel", _chan_fields(ch))
+            for ch in call.channels:
+                if call.two is not None:
+                    ch.cid_num, ch.cid_name = cid_num, cid_name
                 for key, value in call.variables:
                     self._emit(
                         "VarSet",
                         [*_chan_fields(ch), ("Variable", key), ("Value", value)],
                         "dialplan,all",
                     )
+            # A PJSIP channel gets the caller id after the Originate's variables.
+            one.cid_num, one.cid_name = cid_num, cid_name
             self._emit(
                 "DialBegin",
                 [*_dest_fields(one), ("DialString", call.dial_string.split("/", 1)[-1])],
             )
-            await self._script(call)
+            if call.two is None:
+                await self._script_one(call)
+            else:
+                await self._script(call)
         finally:
             self._calls.pop(one.uniqueid, None)
 
+    def _ring_seconds(self, call: _Call) -> float:
+        """How long the far end takes to answer or fail (a no-answer rings out)."""
+        if call.behaviour is Behaviour.NO_ANSWER:
+            return call.timeout
+        if call.behaviour is None or call.behaviour is Behaviour.REJECTED:
+            return min(self._ring / 4, call.timeout)
+        return min(self._ring, call.timeout)
+
+    def _ringing(self, call: _Call) -> None:
+        call.one.state = 5
+        self._emit("Newstate", _chan_fields(call.one))
+        self._emit("DialState", [*_dest_fields(call.one), ("DialStatus", "RINGING")])
+
     async def _script(self, call: _Call) -> None:
+        """The Local pair: ;1 the originated channel, ;2 the far end's dialplan."""
         one, two = call.one, call.two
+        assert two is not None
         behaviour = call.behaviour
-        if behaviour is Behaviour.NO_ANSWER or behaviour is None:
-            one.state = 5
-            self._emit("Newstate", _chan_fields(one))
-            self._emit("DialState", [*_dest_fields(one), ("DialStatus", "RINGING")])
-        ring = (
-            min(self._ring, call.timeout) if behaviour is not Behaviour.NO_ANSWER else call.timeout
-        )
-        if behaviour is None:
-            ring = min(self._ring / 4, call.timeout)
-        if await self._sleep(call, ring):
+        if behaviour in (Behaviour.NO_ANSWER, Behaviour.REJECTED, None):
+            self._ringing(call)
+        if await self._sleep(call, self._ring_seconds(call)):
             return self._cancelled(call)
         if behaviour is Behaviour.NO_ANSWER:
             self._emit("HangupRequest", [*_chan_fields(two), ("Cause", "19")])
@@ -507,11 +540,43 @@ class PbxSimulator:
         else:
             await self._answered(call)
 
+    async def _script_one(self, call: _Call) -> None:
+        """One channel (PJSIP): the far end's answer is the channel's own state and cause."""
+        one = call.one
+        behaviour = call.behaviour
+        if behaviour in (Behaviour.NO_ANSWER, Behaviour.REJECTED, None):
+            self._ringing(call)
+        if await self._sleep(call, self._ring_seconds(call)):
+            return self._cancelled(call)
+        if behaviour is Behaviour.NO_ANSWER:
+            # The Originate gives up: no DialEnd, no hang-up request.
+            self._originate_response(call, False, 3)
+            self._emit("Hangup", _chan_fields(one) + _cause(19))
+        elif behaviour in (Behaviour.BUSY, Behaviour.CONGESTION):
+            busy = behaviour is Behaviour.BUSY
+            cause = 17 if busy else 34
+            self._emit("HangupRequest", [*_chan_fields(one), ("Cause", str(cause))])
+            self._originate_response(call, False, 0)
+            self._emit(
+                "DialEnd", [*_dest_fields(one), ("DialStatus", "BUSY" if busy else "CONGESTION")]
+            )
+            self._emit("Hangup", _chan_fields(one) + _cause(cause))
+        elif behaviour in _FAR_END_HANGUP:
+            cause = _FAR_END_HANGUP[behaviour]
+            self._emit("HangupRequest", [*_chan_fields(one), ("Cause", str(cause))])
+            self._emit("DialEnd", [*_dest_fields(one), ("DialStatus", "NOANSWER")])
+            self._originate_response(call, False, 0)
+            self._emit("Hangup", _chan_fields(one) + _cause(cause))
+        else:
+            await self._answered(call)
+
     async def _answered(self, call: _Call) -> None:
         one, two = call.one, call.two
-        two.state = one.state = 6
+        one.state = 6
         call.answered = True
-        self._emit("Newstate", _chan_fields(two))
+        if two is not None:
+            two.state = 6
+            self._emit("Newstate", _chan_fields(two))
         self._emit("Newstate", _chan_fields(one))
         self._emit("DialEnd", [*_dest_fields(one), ("DialStatus", "ANSWER")])
         self._originate_response(call, True, 4)
@@ -528,9 +593,13 @@ class PbxSimulator:
         if call.behaviour is Behaviour.HANGUP_DURING_AMD:
             if await self._sleep(call, self._amd / 2):
                 return self._hangups(call, 16, 16)
-            self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
-            self._emit("HangupRequest", [*_chan_fields(one), ("Cause", "16")])
-            self._emit("Hangup", _chan_fields(two) + _cause(16))
+            if two is None:
+                # The far end's BYE: a hang-up request without a cause (no Reason header).
+                self._emit("HangupRequest", _chan_fields(one))
+            else:
+                self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
+                self._emit("HangupRequest", [*_chan_fields(one), ("Cause", "16")])
+                self._emit("Hangup", _chan_fields(two) + _cause(16))
             for name, value in (("AMDSTATUS", "HANGUP"), ("AMDCAUSE", "")):
                 self._emit(
                     "VarSet",
@@ -538,7 +607,7 @@ class PbxSimulator:
                     "dialplan,all",
                 )
             self._emit("SoftHangupRequest", [*_chan_fields(one), ("Cause", "16")])
-            self._emit("Hangup", _chan_fields(one) + _cause(16))
+            self._emit("Hangup", _chan_fields(one) + _cause(16 if two is not None else 0))
             return None
         if await self._sleep(call, self._amd):
             return self._hangups(call, 16, 16)
@@ -571,10 +640,12 @@ class PbxSimulator:
         elif await self._sleep(call, 2.0 if machine else 0.0):
             pass
         self._emit("SoftHangupRequest", [*_chan_fields(one), ("Cause", "16")])
-        self._emit("HangupRequest", [*_chan_fields(two), ("Cause", "16")])
+        if two is not None:
+            self._emit("HangupRequest", [*_chan_fields(two), ("Cause", "16")])
         self._emit("Hangup", _chan_fields(one) + _cause(16))
-        self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
-        self._emit("Hangup", _chan_fields(two) + _cause(16))
+        if two is not None:
+            self._emit("SoftHangupRequest", [*_chan_fields(two), ("Cause", "16")])
+            self._emit("Hangup", _chan_fields(two) + _cause(16))
 
     async def _redirected(self, call: _Call, seconds: float) -> bool:
         """Wait, scaled, for a Redirect; False when the time ran out or the call hung up."""
@@ -633,7 +704,10 @@ class PbxSimulator:
         behaviour = self._behaviour(number)
         seq = next(self._local_seq)
         uid = self._uniqueid()
-        contact = _Channel(f"{dial.split('@')[0]}-{seq:08x}", uid, call.one.linkedid, "", number)
+        name = (
+            _channel_name(dial, seq) if not _is_local(dial) else f"{dial.split('@')[0]}-{seq:08x}"
+        )
+        contact = _Channel(name, uid, call.one.linkedid, "", number)
         caller = _chan_fields(call.one)
         self._emit("Newchannel", _chan_fields(contact))
         self._emit("DialBegin", [*caller, *_dest_fields(contact), ("DialString", dial)])
@@ -657,14 +731,16 @@ class PbxSimulator:
     def _cancelled(self, call: _Call) -> None:
         """The client hung up the ringing call (cancel-while-ringing)."""
         self._emit("DialEnd", [*_dest_fields(call.one), ("DialStatus", "NOANSWER")])
-        self._emit("HangupRequest", [*_chan_fields(call.two), ("Cause", "16")])
-        self._emit("SoftHangupRequest", [*_chan_fields(call.two), ("Cause", "16")])
+        if call.two is not None:
+            self._emit("HangupRequest", [*_chan_fields(call.two), ("Cause", "16")])
+            self._emit("SoftHangupRequest", [*_chan_fields(call.two), ("Cause", "16")])
         self._hangups(call, 16, 16)
         self._originate_response(call, False, 0)
 
     def _hangups(self, call: _Call, cause_one: int, cause_two: int) -> None:
         self._emit("Hangup", _chan_fields(call.one) + _cause(cause_one))
-        self._emit("Hangup", _chan_fields(call.two) + _cause(cause_two))
+        if call.two is not None:
+            self._emit("Hangup", _chan_fields(call.two) + _cause(cause_two))
 
     def _originate_response(self, call: _Call, success: bool, reason: int) -> None:
         # On failure OR names no channel, unless the Originate chose a ChannelId.
@@ -726,6 +802,20 @@ def _chan_fields(ch: _Channel) -> Fields:
 
 def _dest_fields(ch: _Channel) -> Fields:
     return [(f"Dest{k}", v) for k, v in _chan_fields(ch)]
+
+
+def _is_local(dial: str) -> bool:
+    return dial.split("/", 1)[0].lower() == "local"
+
+
+def _channel_name(dial: str, seq: int) -> str:
+    """``PJSIP/+4741000100@trunk`` → ``PJSIP/trunk-0000000a``; ``PJSIP/ann`` → ``PJSIP/ann-...``.
+
+    Asterisk names a channel after the endpoint it goes out on, not the number dialled.
+    """
+    tech, _, resource = dial.partition("/")
+    endpoint = resource.split("@", 1)[1] if "@" in resource else resource.split("/", 1)[0]
+    return f"{tech}/{endpoint}-{seq:08x}"
 
 
 def _parse_caller_id(value: str) -> tuple[str, str]:
