@@ -30,7 +30,7 @@ from ami_bridge.client import (
     AmiNotConnected,
     ConnectionState,
 )
-from ami_bridge.events import AmiEvent, CoreShowChannel, Shutdown, decode_event
+from ami_bridge.events import AmiEvent, CoreShowChannel, FullyBooted, Shutdown, decode_event
 from ami_bridge.protocol import encode_action
 
 log = structlog.get_logger()
@@ -41,6 +41,7 @@ CONTACT_VARIABLE = "RINGBACK_CONTACT"
 CONTACT_TIMEOUT_VARIABLE = "RINGBACK_CONTACT_TIMEOUT"
 AGENT_VARIABLE = "RINGBACK_AGENT"
 """Set on an answered call before it is redirected to the agent extension."""
+_SHUTDOWN_HOLD_SECONDS = 10.0
 _ATTEMPT_ID = re.compile(r"[A-Za-z0-9_.]{1,64}")
 _OUR_CHANNEL = re.compile(r"^rb-([A-Za-z0-9_.]{1,64})-[12]$")
 
@@ -182,8 +183,15 @@ class AsteriskAmiBridge:
         # not be reconciled against a channel list asked before its channels existed).
         # Asterisk's Shutdown event closes it: Originates are refused until it is back.
         self._open_session = 0
+        self._booted_session = 0
+        """The session in which Asterisk said FullyBooted (on login when it is; later
+        while it starts): before that an Originate fails for want of its modules."""
         self._down_session = 0
-        """The session in which Asterisk said it is shutting down."""
+        """The session in which Asterisk said it is shutting down..."""
+        self._down_until = 0.0
+        """...until when (monotonic): forever after a Shutdown event, which ends the session;
+        a while after an Originate refused during a graceful shutdown, which sends no event
+        and may be aborted (``core abort shutdown``)."""
         self._session_changed = asyncio.Event()
         self._tracker = CallTracker(
             attempt_variable=ATTEMPT_VARIABLE,
@@ -202,8 +210,8 @@ class AsteriskAmiBridge:
         if self._owns_client:
             await self._client.__aenter__()
         elif self._client.state is ConnectionState.CONNECTED and not self.available:
-            # Entered before us: nothing of ours to reconcile.
-            self._open_session = self._client.sessions
+            # Entered before us: nothing of ours to reconcile, its FullyBooted was missed.
+            self._open_session = self._booted_session = self._client.sessions
         self._timer = asyncio.create_task(self._expire_loop(), name="ami-bridge-deadlines")
         return self
 
@@ -329,6 +337,10 @@ class AsteriskAmiBridge:
         if reply.response != "Success":
             message = reply.get("Message")
             log.error("originate_refused", attempt_id=attempt_id, message=message)
+            if "shutting down" in message.lower():
+                # A graceful shutdown (core stop/restart gracefully) waits for the calls
+                # up to end and refuses new ones, with no event: hold dialling a while.
+                self._pbx_down(_SHUTDOWN_HOLD_SECONDS)
             self._publish(self._tracker.originate_rejected(attempt_id, message))
 
     async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
@@ -379,16 +391,27 @@ class AsteriskAmiBridge:
         return (
             client.state is ConnectionState.CONNECTED
             and self._open_session == client.sessions
+            and self._booted_session == client.sessions
             and not self._shutting_down
         )
 
     @property
     def _shutting_down(self) -> bool:
-        return self._down_session == self._client.sessions
+        return self._down_session == self._client.sessions and time.monotonic() < self._down_until
+
+    def _pbx_down(self, seconds: float) -> None:
+        self._down_session = self._client.sessions
+        self._down_until = time.monotonic() + seconds
+        self._session_moved()
 
     async def wait_available(self) -> None:
         while not self.available:
-            await self._session_changed.wait()
+            changed = self._session_changed
+            with contextlib.suppress(TimeoutError):
+                # A graceful shutdown's hold ends by itself: try again then.
+                left = self._down_until - time.monotonic() if self._shutting_down else None
+                async with asyncio.timeout(left):
+                    await changed.wait()
 
     def _session_moved(self) -> None:
         self._session_changed.set()
@@ -429,7 +452,9 @@ class AsteriskAmiBridge:
     def _on_event(self, event: AmiEvent) -> None:
         if isinstance(event, Shutdown):
             log.warning("asterisk_shutting_down", restart=event.restart)
-            self._down_session = self._client.sessions
+            self._pbx_down(math.inf)
+        elif isinstance(event, FullyBooted):
+            self._booted_session = self._client.sessions
             self._session_moved()
         result = self._tracker.handle(event)
         if result:

@@ -293,10 +293,11 @@ class AmiClient:
         parser = AmiParser(max_message_bytes=self._max_message_bytes)
         logged_in = False
         try:
+            # Counted before the login: its FullyBooted event belongs to the new session.
+            self._sessions += 1
             await self._login(reader, writer, parser)
             self._writer = writer
             logged_in = True
-            self._sessions += 1
             self._set_state(ConnectionState.CONNECTED)
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)
@@ -339,6 +340,10 @@ class AmiClient:
                     raise _SessionLost("connection closed during login")
                 for item in parser.feed(data):
                     if isinstance(item, Message) and item.action_id == action_id:
+                        if "shutting down" in item.get("Message").lower():
+                            # Not our secret: Asterisk refuses logins while it shuts
+                            # down gracefully. Try again later like any lost session.
+                            raise _SessionLost("Asterisk is shutting down")
                         if item.response != "Success":
                             raise AmiAuthError(
                                 f"login as {self._username!r} refused: {item.get('Message')}"

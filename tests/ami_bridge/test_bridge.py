@@ -237,3 +237,23 @@ async def test_bridge_built_from_settings_owns_its_connection(pbx: PbxSimulator)
         events = await collect(b, settled("o1"))
         assert outcomes(events)["o1"].outcome is Outcome.BUSY
     assert b.client.state.value == "closed"
+
+
+async def test_shutdown_holds_calls_until_the_next_session(pbx: PbxSimulator) -> None:
+    """Asterisk's Shutdown event: not available (the engine holds its Originates) until a
+    new session is logged in, fully booted and reconciled."""
+    client = make_client(pbx, reconnect_initial=0.05, reconnect_max=0.05)
+    async with client, AsteriskAmiBridge(client) as b:
+        async with asyncio.timeout(2):
+            await b.wait_available()
+        pbx.inject(b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\n\r\n")
+        async with asyncio.timeout(2):
+            while b.available:
+                await asyncio.sleep(0.01)
+        waiter = asyncio.ensure_future(b.wait_available())
+        await asyncio.sleep(0.1)
+        assert not waiter.done()
+        pbx.drop_connections()
+        async with asyncio.timeout(2):
+            await waiter
+        assert b.available

@@ -245,3 +245,37 @@ async def test_asterisk_restart_mid_call_leaves_nothing_dialing(
         await bob.events.next("call_offered", within=30)
         stats = await live.settled(more, 1)
         assert stats["attempts_by_outcome"] == {"answered": 1}
+
+
+async def test_no_dialling_while_asterisk_shuts_down_gracefully(
+    pbx: LivePbx, tmp_path: Path
+) -> None:
+    """``core restart gracefully`` while a call is up: Asterisk refuses Originates ("Asterisk
+    is shutting down") and says nothing else. Ringback holds dialling after the first
+    refusal instead of burning the queue, and dials again once Asterisk is back."""
+    async with live_service(pbx, tmp_path) as live:
+        ann = await live.agent("ann", pbx.phones["answer"])
+        long_call = await live.campaign("long", [number("00", "291")])
+        await ann.state("ready", campaigns=[long_call])
+        await ann.events.next("call_offered", within=30)
+        shutdown = await asyncio.create_subprocess_exec(
+            "/usr/sbin/asterisk", "-C", str(pbx.conf), "-rx", "core restart gracefully"
+        )
+        await asyncio.sleep(1.0)  # Asterisk now refuses new calls
+        bob = await live.agent("bob", pbx.phones["talk3"])
+        queued = [number("00", f"29{i}") for i in range(2, 6)]
+        cid = await live.campaign("queued", queued)
+        await bob.state("ready", campaigns=[cid])
+        await asyncio.sleep(4.0)
+        held = await live.stats(cid)
+        refused = held["attempts_by_outcome"].get("failed_system", 0)
+        assert refused <= 1, held  # one refusal, then the service waits
+        assert "call_offered" not in bob.events.names()
+        # The call ends (the contact hangs up; Asterisk refuses every AMI action and login
+        # while it shuts down), Asterisk restarts, the service reconnects and dials again.
+        await shutdown.wait()
+        await bob.events.next("call_offered", within=40)
+        stats = await live.stats(cid)
+        # One refusal per 10 s hold while the call ran, none once Asterisk was back (an
+        # Originate before its FullyBooted fails).
+        assert stats["attempts_by_outcome"].get("failed_system", 0) <= 3, stats
