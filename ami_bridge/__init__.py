@@ -5,9 +5,8 @@ call events it yields; raw AMI messages never leave this package.
 """
 
 from ami_bridge.bridge import AmiBridge, AsteriskAmiBridge
-from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
-from ami_bridge.client import AmiAuthError, AmiDisconnected, AmiError
-from ami_bridge.protocol import UnsafeFieldError
+from ami_bridge.call_events import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge.errors import AmiAuthError, AmiDisconnected, AmiError, UnsafeFieldError
 
 __all__ = [
     "AgentLeg",

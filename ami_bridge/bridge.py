@@ -13,25 +13,12 @@ from typing import Protocol, Self
 
 import structlog
 
-from ami_bridge.calls import (
-    AgentLeg,
-    AttemptKind,
-    CallAnswered,
-    CallEnded,
-    CallEvent,
-    CallOutcome,
-    CallTracker,
-)
-from ami_bridge.client import (
-    AmiActionError,
-    AmiClient,
-    AmiDisconnected,
-    AmiError,
-    AmiNotConnected,
-    ConnectionState,
-)
+from ami_bridge.call_events import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge.client import AmiClient, ConnectionState
+from ami_bridge.errors import AmiActionError, AmiDisconnected, AmiError, AmiNotConnected
 from ami_bridge.events import AmiEvent, CoreShowChannel, FullyBooted, Shutdown, decode_event
 from ami_bridge.protocol import encode_action
+from ami_bridge.tracker import AttemptKind, CallTracker
 
 log = structlog.get_logger()
 
@@ -50,10 +37,10 @@ class AmiBridge(Protocol):
     """Placing calls and hearing how they went; all Asterisk details stay behind this.
 
     Every attempt accepted by :meth:`originate` or :meth:`originate_agent_first` yields
-    exactly one :class:`~ami_bridge.calls.CallOutcome` on :meth:`call_events`, whatever
+    exactly one :class:`~ami_bridge.call_events.CallOutcome` on :meth:`call_events`, whatever
     happens to the AMI connection. A call answered by a person first yields
-    :class:`~ami_bridge.calls.CallAnswered` (connect an agent now; deciding "abandoned"
-    is the dialer's job), and later :class:`~ami_bridge.calls.CallEnded` with the talk
+    :class:`~ami_bridge.call_events.CallAnswered` (connect an agent now; deciding "abandoned"
+    is the dialer's job), and later :class:`~ami_bridge.call_events.CallEnded` with the talk
     time.
     """
 
@@ -104,7 +91,7 @@ class AmiBridge(Protocol):
     async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
         """Send an answered call, waiting in our dialplan, to the agent's phone.
 
-        Call after :class:`~ami_bridge.calls.CallAnswered`, within the abandon wait;
+        Call after :class:`~ami_bridge.call_events.CallAnswered`, within the abandon wait;
         raises :class:`~ami_bridge.client.AmiError` if the call is gone or Asterisk
         refuses (the dialer then counts it abandoned and hangs up).
         """

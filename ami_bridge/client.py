@@ -20,6 +20,13 @@ from typing import Self
 
 import structlog
 
+from ami_bridge.errors import (
+    AmiActionError,
+    AmiAuthError,
+    AmiDisconnected,
+    AmiError,
+    AmiNotConnected,
+)
 from ami_bridge.events import AmiEvent, Shutdown, decode_event
 from ami_bridge.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -34,26 +41,6 @@ log = structlog.get_logger()
 
 EventCallback = Callable[[AmiEvent], None]
 SessionHook = Callable[[], Awaitable[None]]
-
-
-class AmiError(Exception):
-    """Base of every error the AMI client raises."""
-
-
-class AmiAuthError(AmiError):
-    """Asterisk refused the username/secret. Not retried: fix the configuration."""
-
-
-class AmiDisconnected(AmiError):
-    """No AMI session, or it ended before the reply came. The action was not re-sent."""
-
-
-class AmiNotConnected(AmiDisconnected):
-    """There was no AMI session: the action was not written at all."""
-
-
-class AmiActionError(AmiError):
-    """Asterisk answered ``Response: Error``."""
 
 
 class _SessionLost(Exception):

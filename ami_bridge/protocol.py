@@ -9,8 +9,10 @@ a UTF-8 character split across two reads stays intact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ami_bridge.errors import UnsafeFieldError
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 _TERMINATOR = b"\r\n\r\n"
@@ -63,9 +65,6 @@ class Message:
 
     def get_all(self, key: str) -> list[str]:
         return [v for k, v in self.pairs if k == key]
-
-    def as_mapping(self) -> Mapping[str, str]:
-        return self._fields
 
     def __repr__(self) -> str:
         return f"Message({self.pairs!r})"
@@ -165,15 +164,6 @@ def parse_block(block: bytes) -> Message | MalformedMessage:
                 return MalformedMessage("line without 'Key: '", block[:80])
         pairs.append((key, value))
     return Message(pairs)
-
-
-def parse_stream(data: bytes) -> Iterator[Parsed]:
-    """Parse a complete recorded stream (a transcript file)."""
-    yield from AmiParser().feed(data)
-
-
-class UnsafeFieldError(ValueError):
-    """An action key or value holds a control character and was not sent."""
 
 
 def encode_action(action: str, action_id: str, fields: Iterable[tuple[str, str]]) -> bytes:

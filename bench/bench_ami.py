@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ami_bridge.calls import CallEvent, CallOutcome, CallTracker
+from ami_bridge.call_events import CallEvent, CallOutcome
 from ami_bridge.client import AmiClient
 from ami_bridge.protocol import AmiParser, Banner, Message
+from ami_bridge.tracker import CallTracker
 
 TRACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami-traces"
 TEMPLATES = ["human", "machine", "noanswer", "busy", "congestion", "unallocated", "answer"]

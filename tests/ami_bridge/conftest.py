@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.calls import CallEvent, CallOutcome
+from ami_bridge.call_events import CallEvent, CallOutcome
 from ami_bridge.client import AmiClient
 from ami_bridge.simulator import Behaviour, PbxSimulator
 

@@ -8,8 +8,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallOutcome
-from ami_bridge.client import AmiActionError
+from ami_bridge.call_events import AgentLeg, CallAnswered, CallEnded, CallOutcome
+from ami_bridge.errors import AmiActionError
 from ami_bridge.events import AmdStatus, DialStatus
 from ami_bridge.protocol import UnsafeFieldError
 from ami_bridge.simulator import PbxSimulator

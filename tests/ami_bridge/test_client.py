@@ -9,7 +9,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.client import AmiAuthError, AmiDisconnected
+from ami_bridge.errors import AmiAuthError, AmiDisconnected
 from ami_bridge.events import AmiEvent, Newchannel
 from ami_bridge.simulator import PbxSimulator
 from campaigns.model import Outcome

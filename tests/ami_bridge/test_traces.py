@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ami_bridge.calls import CallAnswered, CallEnded, CallEvent, CallOutcome, CallTracker
+from ami_bridge.call_events import CallAnswered, CallEnded, CallEvent, CallOutcome
 from ami_bridge.events import (
     AmdStatus,
     CoreShowChannel,
@@ -18,6 +18,7 @@ from ami_bridge.events import (
     decode_event,
 )
 from ami_bridge.protocol import AmiParser, Message
+from ami_bridge.tracker import CallTracker
 from campaigns.model import Outcome
 from tests.ami_bridge import traces
 

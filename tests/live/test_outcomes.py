@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 
 from ami_bridge.bridge import AsteriskAmiBridge
-from ami_bridge.calls import CallAnswered, CallEnded, CallEvent, CallOutcome, CallTracker
+from ami_bridge.call_events import CallAnswered, CallEnded, CallEvent, CallOutcome
 from ami_bridge.events import AmdStatus, DialerAmd, OriginateResponse
+from ami_bridge.tracker import CallTracker
 from campaigns.model import Outcome
 from tests.live.pbx import AmiObserver, LivePbx, missing_sipp
 

@@ -1,4 +1,4 @@
-"""Tie AMI events to dial attempts and settle exactly one outcome per attempt.
+"""The correlation tracker: ties AMI events to dial attempts, one outcome per attempt.
 
 Pure state machine, no I/O: the bridge feeds it typed events and a clock, and
 forwards the :data:`CallEvent` values it returns.
@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ami_bridge.call_events import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
+from ami_bridge.causes import DECISIVE_CAUSES, MAPPED_CAUSES, failure_outcome
 from ami_bridge.events import (
     AmdStatus,
     AmiEvent,
@@ -45,88 +47,10 @@ from ami_bridge.events import (
     DialStatus,
     Hangup,
     Newchannel,
-    OriginateReason,
     OriginateResponse,
     VarSet,
 )
 from campaigns.model import Outcome
-
-# Q.850 causes that decide the outcome whatever the OriginateResponse reason says.
-_DECISIVE_CAUSES = {1: Outcome.INVALID, 28: Outcome.INVALID, 21: Outcome.REJECTED}
-_CAUSES = {
-    **_DECISIVE_CAUSES,
-    17: Outcome.BUSY,
-    18: Outcome.NO_ANSWER,
-    19: Outcome.NO_ANSWER,
-    34: Outcome.CONGESTION,
-    38: Outcome.CONGESTION,
-    41: Outcome.CONGESTION,
-    42: Outcome.CONGESTION,
-}
-_REASONS: dict[int, Outcome] = {
-    OriginateReason.NO_ANSWER: Outcome.NO_ANSWER,
-    OriginateReason.BUSY: Outcome.BUSY,
-    OriginateReason.CONGESTION: Outcome.CONGESTION,
-}
-_DIAL_STATUSES = {
-    DialStatus.BUSY: Outcome.BUSY,
-    DialStatus.NOANSWER: Outcome.NO_ANSWER,
-    DialStatus.CANCEL: Outcome.NO_ANSWER,
-    DialStatus.CONGESTION: Outcome.CONGESTION,
-    DialStatus.CHANUNAVAIL: Outcome.CONGESTION,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CallAnswered:
-    """A person answered: connect an agent (AMD said HUMAN/NOTSURE, or AMD is off)."""
-
-    attempt_id: str
-    uniqueid: str | None
-    amd: AmdStatus | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallOutcome:
-    """The one final outcome of an attempt."""
-
-    attempt_id: str
-    outcome: Outcome
-    reason: int | None = None
-    """OriginateResponse Reason, when seen."""
-    cause: int | None = None
-    """The Q.850 Hangup cause that mattered, when seen."""
-    cause_txt: str = ""
-    dial_status: DialStatus | None = None
-    amd: AmdStatus | None = None
-    detail: str = ""
-    """Why, when the evidence alone does not say: e.g. ``reconciled``, ``timeout``."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    """An answered call is over: every channel of it hung up (or vanished)."""
-
-    attempt_id: str
-    talk_seconds: float
-    cause: int | None
-    cause_txt: str
-    lost: bool = False
-    """True when the hangup was not seen and the call was found gone by reconciliation."""
-
-
-@dataclass(frozen=True, slots=True)
-class AgentLeg:
-    """The dialplan's Dial() of the agent's phone, after the dialer's Redirect, is over."""
-
-    attempt_id: str
-    answered: bool
-    status: DialStatus | None
-    """DialEnd's DialStatus: ANSWER, NOANSWER, BUSY, CHANUNAVAIL, CANCEL (the contact hung
-    up while the agent's phone rang)..."""
-
-
-CallEvent = CallAnswered | CallOutcome | CallEnded | AgentLeg
 
 
 class AttemptKind(enum.Enum):
@@ -380,7 +304,7 @@ class CallTracker:
             # The contact hung up while AMD was still listening: they heard silence and
             # no agent, which is a dropped call (and counts against the abandon rate).
             return self._settle(a, Outcome.ABANDONED, detail="hung up during AMD")
-        if a.reason is not None or self._cause(a)[0] in _DECISIVE_CAUSES:
+        if a.reason is not None or self._cause(a)[0] in DECISIVE_CAUSES:
             return self._maybe_settle_failure(a)
         self._schedule(a)  # wait a little for the OriginateResponse
         return []
@@ -392,19 +316,14 @@ class CallTracker:
             a.failed_at = self._clock()
         # Wait for every channel to hang up: the Hangup cause is the better evidence for
         # reason 0, and worth recording for the others. OR often comes first.
-        if self._cause(a)[0] not in _DECISIVE_CAUSES and (not a.seen or len(a.hung) < len(a.seen)):
+        if self._cause(a)[0] not in DECISIVE_CAUSES and (not a.seen or len(a.hung) < len(a.seen)):
             self._schedule(a)
             return []
         return self._settle_failure(a, "")
 
     def _settle_failure(self, a: _Attempt, detail: str) -> list[CallEvent]:
         cause, txt = self._cause(a)
-        if cause in _DECISIVE_CAUSES:
-            outcome = _DECISIVE_CAUSES[cause]
-        elif a.reason in _REASONS:
-            outcome = _REASONS[a.reason]
-        else:
-            outcome = _failure_outcome(cause, a.dial_status)
+        outcome = failure_outcome(cause, a.reason, a.dial_status)
         return self._settle(a, outcome, cause=cause, cause_txt=txt, detail=detail)
 
     def _cause(self, a: _Attempt) -> tuple[int | None, str]:
@@ -416,8 +335,8 @@ class CallTracker:
         best: tuple[int | None, str] = (None, "")
         for uid in a.contact_legs:
             cause, txt = a.hung.get(uid, (None, ""))
-            if cause in _CAUSES:
-                if cause in _DECISIVE_CAUSES:
+            if cause in MAPPED_CAUSES:
+                if cause in DECISIVE_CAUSES:
                     return cause, txt
                 best = (cause, txt)
             elif best[0] is None and cause is not None:
@@ -547,7 +466,7 @@ class CallTracker:
             elif a.answered_at is not None:
                 # Gone while AMD listened: no agent ever took it.
                 out += self._settle(a, Outcome.ABANDONED, detail="reconciled: gone during AMD")
-            elif a.reason is not None or self._cause(a)[0] in _CAUSES:
+            elif a.reason is not None or self._cause(a)[0] in MAPPED_CAUSES:
                 out += self._settle_failure(a, "reconciled")
             else:
                 # Nothing seen and no channel up: the Originate most likely never reached
@@ -555,20 +474,3 @@ class CallTracker:
                 # it, while a reconnect takes at least the backoff delay and a login.)
                 out += self._settle(a, Outcome.FAILED_SYSTEM, detail="reconciled: channels gone")
         return out
-
-
-def _failure_outcome(cause: int | None, dial_status: DialStatus | None) -> Outcome:
-    """Reason 0 and friends: decide on the cause, then DialStatus.
-
-    Cause 16 (normal clearing) before an answer means *we* hung up the ringing call
-    (``cancel-while-ringing``): the contact did not answer. No cause and no DialStatus
-    (an Originate to a dial string that does not exist, cause 0) is our own fault:
-    ``failed_system``.
-    """
-    if cause in _CAUSES:
-        return _CAUSES[cause]
-    if dial_status in _DIAL_STATUSES:
-        return _DIAL_STATUSES[dial_status]
-    if cause == 16:
-        return Outcome.NO_ANSWER
-    return Outcome.FAILED_SYSTEM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ami_bridge.calls import AgentLeg, CallAnswered, CallEnded, CallOutcome, CallTracker
+from ami_bridge.call_events import AgentLeg, CallAnswered, CallEnded, CallOutcome
 from ami_bridge.events import (
     AmdStatus,
     CoreShowChannel,
@@ -17,6 +17,7 @@ from ami_bridge.events import (
     Newchannel,
     OriginateResponse,
 )
+from ami_bridge.tracker import CallTracker
 from campaigns.model import Outcome
 
 
