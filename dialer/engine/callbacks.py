@@ -1,0 +1,159 @@
+"""Delivering due callbacks, agent first: the owner when free, else (once the reservation
+runs out, or for a callback booked for all) the first free agent of the campaign.
+
+Owners a callback waits for are held back from ordinary calls, and the free agents due
+callbacks wait for are not counted by the pacing (:meth:`CallbackDelivery.demand`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from ami_bridge import AmiBridge
+from campaigns.callbacks import Callback
+from campaigns.errors import Conflict
+from campaigns.model import CampaignState
+from campaigns.ports import Store
+from campaigns.spec import Campaign
+from dialer.agents import Roster, Seat
+from dialer.callbacks import Route, route
+from dialer.clock import Clock, seconds_until
+from dialer.engine.calls import Call
+from dialer.engine.config import EngineConfig, EngineEvents
+from dialer.engine.placing import Placer
+from dialer.engine.waiting import guard, until_pbx_available, wait
+
+log = structlog.get_logger()
+
+
+class CallbackDelivery:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bridge: AmiBridge,
+        roster: Roster,
+        clock: Clock,
+        config: EngineConfig,
+        placer: Placer,
+        events: EngineEvents,
+        known: Callable[[int], Campaign | None],
+        stopping: asyncio.Event,
+    ) -> None:
+        self._store = store
+        self._bridge = bridge
+        self._roster = roster
+        self._clock = clock
+        self._config = config
+        self._placer = placer
+        self._events = events
+        self._known = known
+        self._stopping = stopping
+        self._wake = asyncio.Event()
+        self._pending: dict[int, Callback] = {}
+        """Due callbacks not yet delivered (bounded by the store's due callbacks)."""
+        self._demand: dict[int, int] = {}
+
+    def wake(self) -> None:
+        """Agents or campaigns changed: look at the pending callbacks again."""
+        self._wake.set()
+
+    def demand(self, campaign_id: int) -> int:
+        """Due callbacks of the campaign waiting for a free agent."""
+        return self._demand.get(campaign_id, 0)
+
+    def missed(self, callback: Callback) -> None:
+        """The store put the callback back to due: offer it again (its reservation still
+        holds for the owner)."""
+        self._pending[callback.id] = callback
+        self._wake.set()
+
+    async def run(self) -> None:
+        pending = self._pending
+        for callback in await self._store.open_due_callbacks():
+            pending[callback.id] = callback
+        while True:
+            self._wake.clear()
+            if not self._bridge.available:
+                await until_pbx_available(self._bridge, self._stopping)
+                continue
+            now = self._clock.now()
+            taken = await guard(self._store.take_due_callbacks(now))
+            for callback in taken or []:
+                pending[callback.id] = callback
+                self._events.callback_due(callback)
+                log.info(
+                    "callback_due",
+                    callback_id=callback.id,
+                    owner_id=callback.owner_id,
+                    reserved_until=callback.reserved_until.isoformat()
+                    if callback.reserved_until
+                    else None,
+                )
+            deadlines: list[datetime] = []
+            held: set[int] = set()
+            demand: dict[int, int] = {}
+            for callback in sorted(pending.values(), key=lambda c: (c.due_at, c.id)):
+                campaign = self._known(callback.campaign_id)
+                if campaign is None or campaign.state is not CampaignState.RUNNING:
+                    continue
+                decision = route(callback, self._roster, now)
+                seat: Seat | None = None
+                if decision.route is Route.OWNER:
+                    seat = self._roster.take_free(
+                        callback.campaign_id, now, prefer=callback.owner_id, held_ok=True
+                    )
+                elif decision.route is Route.WAIT_FOR_OWNER:
+                    assert callback.owner_id is not None and decision.until is not None
+                    held.add(callback.owner_id)
+                    deadlines.append(decision.until)
+                    continue
+                else:
+                    seat = self._roster.take_free(callback.campaign_id, now)
+                if seat is None:
+                    demand[callback.campaign_id] = demand.get(callback.campaign_id, 0) + 1
+                    continue
+                pending.pop(callback.id)
+                await self._deliver(callback, campaign, seat)
+            self._roster.hold(held)
+            self._demand = demand
+            upcoming = await guard(self._store.next_callback_at())
+            if isinstance(upcoming, datetime):
+                deadlines.append(upcoming)
+            timeout = self._config.max_idle
+            if deadlines:
+                timeout = min(timeout, seconds_until(self._clock, min(deadlines)) + 0.01)
+            await wait(self._wake, timeout)
+
+    async def _deliver(self, callback: Callback, campaign: Campaign, seat: Seat) -> None:
+        """Agent first: ring the agent, then the contact."""
+        now = self._clock.now()
+        try:
+            contact, attempt = await self._store.start_callback_attempt(
+                callback, seat.agent_id, self._config.owner, now, now + self._config.lease
+            )
+        except Conflict as exc:
+            log.warning("callback_not_deliverable", callback_id=callback.id, error=str(exc))
+            self._roster.release(seat.agent_id, now)
+            return
+        call = Call(
+            attempt.id,
+            contact,
+            campaign,
+            asyncio.get_running_loop().time(),
+            agent_first=True,
+            callback=callback,
+            agent_id=seat.agent_id,
+        )
+        log.info(
+            "callback_delivering",
+            callback_id=callback.id,
+            attempt_id=attempt.id,
+            agent_id=seat.agent_id,
+            owner_id=callback.owner_id,
+        )
+        await self._placer.dial_agent_first(call, seat)

@@ -1,0 +1,185 @@
+"""Placing calls: how many a campaign may place now, claiming due contacts, and the
+Originates (contact first, or the agent's phone first for callbacks and preview).
+
+The attempt is written before its Originate is sent, so a crash leaves a trace
+:mod:`dialer.engine.recovery` settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
+
+from ami_bridge import AmiBridge, AmiError
+from campaigns.errors import Conflict
+from campaigns.hours import next_open
+from campaigns.model import Contact, Outcome
+from campaigns.ports import Store
+from campaigns.spec import Campaign
+from dialer.agents import AgentStatus, Roster, Seat
+from dialer.clock import Clock
+from dialer.engine.calls import Call, Calls
+from dialer.engine.config import EngineConfig
+from dialer.engine.settlement import Settlement
+from dialer.engine.waiting import guard
+from dialer.pacing import CampaignStats, Floor, calls_to_place, recheck_in
+
+log = structlog.get_logger()
+
+_FAILED_BATCH_BACKOFF = timedelta(minutes=1)
+
+
+class RateLimiter:
+    """Calls per second as spacing between calls: each caller gets the next free slot."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / self.rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class Placer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bridge: AmiBridge,
+        roster: Roster,
+        clock: Clock,
+        config: EngineConfig,
+        calls: Calls,
+        settlement: Settlement,
+        stats: Callable[[int], CampaignStats],
+        callback_demand: Callable[[int], int],
+    ) -> None:
+        self._store = store
+        self._bridge = bridge
+        self._roster = roster
+        self._clock = clock
+        self._config = config
+        self._calls = calls
+        self._settlement = settlement
+        self._stats = stats
+        self._callback_demand = callback_demand
+        """Free agents of a campaign that due callbacks are waiting for."""
+        self._rates: dict[str, RateLimiter] = {}
+
+    def capacity(self, campaign: Campaign) -> tuple[int, float | None]:
+        """Calls to place now for the campaign (pacing mode, limits, agents), and in how
+        many seconds to look again if nothing happens before."""
+        cid, dialing = campaign.id, campaign.spec.dialing
+        calls = self._calls.of_campaign(cid)
+        trunk_calls = self._calls.on_trunk(dialing.trunk)
+        trunk = self._config.trunk(dialing.trunk)
+        limit = min(dialing.max_concurrent - len(calls), trunk.max_concurrent - trunk_calls)
+        now = self._clock.now()
+        stats = self._stats(cid)
+        free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand(cid)
+        loop_now = asyncio.get_running_loop().time()
+        floor = Floor(
+            free=max(0, free),
+            on_call=self._roster.count(cid, AgentStatus.ON_CALL, AgentStatus.RESERVED),
+            wrapup=tuple(
+                (now - seat.since).total_seconds()
+                for seat in self._roster.seats()
+                if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP
+            ),
+            ringing=tuple(loop_now - c.placed_at for c in calls if c.ringing and not c.agent_first),
+            waiting=sum(1 for c in calls if c.waiting),
+            ring_timeout=dialing.ring_timeout_seconds,
+            abandon_wait=self._config.abandon_wait,
+        )
+        wanted = calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
+        return wanted, recheck_in(dialing.mode, floor, stats)
+
+    async def dial_batch(self, campaign: Campaign, wanted: int) -> int:
+        """Claim up to ``wanted`` due contacts and call those inside their calling hours."""
+        now = self._clock.now()
+        contacts = await self._store.claim_due(
+            campaign.id, wanted, now, self._config.owner, now + self._config.lease
+        )
+        hours = campaign.spec.hours
+        for done, contact in enumerate(contacts):
+            try:
+                # Due, but it may be night where the contact lives.
+                at = self._clock.now()
+                opens = next_open(hours, contact.timezone, at)
+                if opens > at:
+                    await self._store.defer(contact.id, opens, self._config.owner)
+                    continue
+                await self._place(campaign, contact)
+            except Exception:
+                # Give back what this batch claimed and did not dial, a minute later (a
+                # fault that repeats must not spin), then let the caller log it.
+                later = self._clock.now() + _FAILED_BATCH_BACKOFF
+                dialling = self._calls.contact_ids()
+                for left in contacts[done:]:
+                    if left.id not in dialling:  # an attempt holds it: settling frees it
+                        await guard(self._store.defer(left.id, later, self._config.owner))
+                raise
+        return len(contacts)
+
+    def _rate(self, key: str, rate: float) -> RateLimiter:
+        limiter = self._rates.get(key)
+        if limiter is None or limiter.rate != rate:
+            limiter = self._rates[key] = RateLimiter(rate)
+        return limiter
+
+    async def _place(self, campaign: Campaign, contact: Contact) -> None:
+        dialing = campaign.spec.dialing
+        trunk = self._config.trunk(dialing.trunk)
+        await self._rate(f"campaign:{campaign.id}", dialing.calls_per_second).acquire()
+        await self._rate(f"trunk:{dialing.trunk}", trunk.calls_per_second).acquire()
+        now = self._clock.now()
+        try:
+            attempt = await self._store.start_attempt(
+                contact, self._config.owner, now, now + self._config.lease
+            )
+        except Conflict:
+            log.warning("lease_lost", contact_id=contact.id)
+            return
+        call = Call(attempt.id, contact, campaign, asyncio.get_running_loop().time())
+        self._calls.add(call)
+        try:
+            await self._bridge.originate(
+                str(attempt.id),
+                phone=contact.phone,
+                channel_template=dialing.channel,
+                context=dialing.context,
+                exten=dialing.extension,
+                caller_id=dialing.caller_id,
+                timeout_s=dialing.ring_timeout_seconds,
+                variables={"RINGBACK_CAMPAIGN": str(campaign.id)},
+            )
+        except (AmiError, ValueError) as exc:
+            log.error("originate_failed", attempt_id=attempt.id, error=str(exc))
+            await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
+
+    async def dial_agent_first(self, call: Call, seat: Seat) -> None:
+        """Ring the agent's phone; once they answer, the dialplan dials the contact."""
+        self._calls.add(call)
+        dialing = call.campaign.spec.dialing
+        try:
+            await self._bridge.originate_agent_first(
+                str(call.attempt_id),
+                agent_channel=seat.channel,
+                phone=call.contact.phone,
+                channel_template=dialing.channel,
+                caller_id=dialing.caller_id,
+                timeout_s=dialing.ring_timeout_seconds,
+                variables={"RINGBACK_CAMPAIGN": str(call.campaign.id)},
+            )
+        except (AmiError, ValueError) as exc:
+            log.error("originate_failed", attempt_id=call.attempt_id, error=str(exc))
+            self._roster.release(seat.agent_id, self._clock.now())
+            await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
