@@ -80,8 +80,40 @@ LEADS_PER_AGENT_HOUR = 60
 """Fresh leads loaded per agent every hour (twice that at the start): with the retries
 the queue never runs dry, and retries are dialled all day."""
 
-VICIDIAL: dict[int, dict[str, vicidial.Settings]] = {}
-"""Per floor size and method: the best settings found by --tune (filled in below)."""
+
+def _best(
+    method: str, intensity: int, diff: int, start: float = 1.0, top: float = 3.0
+) -> vicidial.Settings:
+    return vicidial.Settings(
+        method,
+        maximum_level=top,
+        intensity=intensity,
+        dl_diff_target=diff,
+        available_only=True,
+        start_level=start,
+    )
+
+
+VICIDIAL: dict[int, dict[str, vicidial.Settings]] = {
+    # Per floor size and method, the best of --tune on seed 101 (8 h, realistic list). All
+    # count ready agents only (available-only tally); maximum level 3, 6 at 50 agents.
+    5: {
+        "ADAPT_HARD_LIMIT": _best("ADAPT_HARD_LIMIT", 20, -1),  # 36.9 at 2.23 %
+        "ADAPT_TAPERED": _best("ADAPT_TAPERED", 20, -1),  # 36.9 at 2.23 %
+        "ADAPT_AVERAGE": _best("ADAPT_AVERAGE", 20, -1),  # 36.9 at 2.23 %
+    },
+    20: {
+        "ADAPT_HARD_LIMIT": _best("ADAPT_HARD_LIMIT", 0, 1),  # 44.6 at 2.94 %
+        "ADAPT_TAPERED": _best("ADAPT_TAPERED", 40, 1),  # 44.3 at 2.93 %
+        "ADAPT_AVERAGE": _best("ADAPT_AVERAGE", 20, 1, 2.0),  # 43.7 at 2.99 %
+    },
+    50: {
+        "ADAPT_HARD_LIMIT": _best("ADAPT_HARD_LIMIT", 40, -1, 1.0, 6.0),  # 46.4 at 2.98 %
+        "ADAPT_TAPERED": _best("ADAPT_TAPERED", 20, -1, 2.0, 6.0),  # 46.6 at 2.99 %
+        "ADAPT_AVERAGE": _best("ADAPT_AVERAGE", 0, -1, 2.0, 6.0),  # 46.6 at 2.98 %
+    },
+}
+"""Per floor size and method: the best settings found by --tune."""
 
 RINGBACK_PACERS = ("ringback", "ringback-learned", "clairvoyant")
 
