@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent_api.config import ApiOptions
 from agent_api.hub import AgentHub
 from agent_api.routers import (
     callbacks,
@@ -27,33 +28,28 @@ from agent_api.routers import (
     wrapup,
 )
 from agent_api.schemas import Health
-from agent_api.services import Services
-from campaigns.agents import DomainError, Forbidden, Invalid, Unauthorized
-from campaigns.importer import DEFAULT_MAX_BYTES, ImportFileError
-from campaigns.spec import SpecError
-from campaigns.store import Conflict, NotFound, StoreError
-from dialer.settings import ApiSettings
+from campaigns.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from campaigns.imports.files import DEFAULT_MAX_BYTES
+from campaigns.services import Services
 
 log = structlog.get_logger()
 
 MAX_BODY_BYTES = 64 * 1024
 
-# Domain error classes to HTTP statuses: the one mapping (most specific first).
-_STATUS: tuple[tuple[type[Exception], int], ...] = (
+# Domain error classes (campaigns.errors, one tree) to HTTP statuses: the one mapping.
+_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (Invalid, 422),
-    (SpecError, 422),
-    (ImportFileError, 422),
-    (StoreError, 400),
+    (DomainError, 400),
 )
 
 
 def create_app(
     services: Services,
-    settings: ApiSettings,
+    settings: ApiOptions,
     hub: AgentHub,
     *,
     publisher: Any = None,
@@ -85,11 +81,9 @@ def create_app(
         )
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
-        code = getattr(exc, "code", "invalid")
-        field = getattr(exc, "field", None)
-        if status >= 500:  # pragma: no cover
-            log.error("request_failed", path=request.url.path, code=code)
+        code, field = exc.code.value, exc.field
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
             {"code": code, "message": str(exc), "field": field}, status, headers=headers
@@ -119,10 +113,7 @@ def create_app(
         )
 
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(StoreError, domain_error)
     app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(SpecError, domain_error)
-    app.add_exception_handler(ImportFileError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(Guard)

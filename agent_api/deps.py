@@ -8,8 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_api.hub import AgentHub
-from agent_api.services import Services
-from campaigns.agents import Unauthorized, User, require_manager
+from campaigns.errors import Unauthorized
+from campaigns.services import Services
+from campaigns.users import User, require_manager
 
 _bearer = HTTPBearer(auto_error=False, description="The token printed by `ringback user add`")
 

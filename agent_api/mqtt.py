@@ -19,7 +19,7 @@ from typing import Any, Self
 import aiomqtt
 import structlog
 
-from dialer.settings import MqttSettings
+from agent_api.config import MqttOptions
 
 log = structlog.get_logger()
 
@@ -32,7 +32,7 @@ class MqttPublisher:
 
     def __init__(
         self,
-        settings: MqttSettings,
+        settings: MqttOptions,
         *,
         client_id: str | None = None,
         backoff_initial: float = 0.5,

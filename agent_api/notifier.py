@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from agent_api.hub import AgentEvent, AgentHub
-from agent_api.ports import Publisher
+from campaigns.callbacks import Callback
 from campaigns.cases import Case
-from campaigns.wrapup import Callback, Interaction, Registration, WrapupTimer
+from campaigns.wrapup import Interaction, Registration, WrapupTimer
+
+
+class Publisher(Protocol):
+    """Sends JSON payloads to topics (MQTT); never blocks, buffers while disconnected."""
+
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

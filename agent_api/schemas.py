@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from campaigns.agents import Role
+from campaigns.callbacks import CallbackFor, CallbackState
 from campaigns.cases import CaseActionKind, CaseStatus, Priority
 from campaigns.model import CampaignState, ContactState
 from campaigns.text import check_storable
-from campaigns.wrapup import CallbackFor, CallbackState, Direction, Feedback
+from campaigns.users import Role
+from campaigns.wrapup import Direction, Feedback
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Text = Annotated[str, Field(max_length=4000)]
@@ -52,14 +53,6 @@ class In(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-
-class Problem(Out):
-    """Every 4xx/5xx body: a stable code, a message for people, the field to blame."""
-
-    code: str
-    message: str
-    field: str | None = None
 
 
 # Users

@@ -41,16 +41,14 @@ def now() -> datetime:
 
 async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], list[int]]:
     """Schema, a running campaign open all week, one contact per agent, topics, users."""
-    from agent_api.services import Services
-    from agent_api.testing import RecordingEvents
-    from campaigns.agents import Role
-    from campaigns.importer import ContactRow
-    from campaigns.migrate import upgrade
-    from campaigns.model import CampaignState
+    from campaigns.model import CampaignState, ContactRow
+    from campaigns.services import Services
+    from campaigns.services.testing import RecordingEvents
     from campaigns.spec import CallingHours, CampaignSpec, Wrapup
-    from campaigns.sql_agents import SqlAgentStore
-    from campaigns.sqlbase import make_engine
-    from campaigns.sqlstore import SqlStore
+    from campaigns.storage.engine import make_engine
+    from campaigns.storage.migrate import upgrade
+    from campaigns.storage.store import SqlAgentStore, SqlStore
+    from campaigns.users import Role
     from campaigns.wrapup import SEED_END_REASONS
 
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
@@ -88,10 +86,9 @@ def serve(db: Path, port: int) -> None:
     from agent_api.hub import AgentHub
     from agent_api.mqtt import NullPublisher
     from agent_api.notifier import Notifier, Topics
-    from agent_api.services import Services
-    from campaigns.sql_agents import SqlAgentStore
-    from campaigns.sqlbase import make_engine
-    from campaigns.sqlstore import SqlStore
+    from campaigns.services import Services
+    from campaigns.storage.engine import make_engine
+    from campaigns.storage.store import SqlAgentStore, SqlStore
     from dialer.logs import configure
     from dialer.service import settle_heap
     from dialer.settings import ApiSettings

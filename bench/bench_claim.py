@@ -19,11 +19,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from campaigns.migrate import upgrade
 from campaigns.model import CampaignState
 from campaigns.spec import CampaignSpec
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

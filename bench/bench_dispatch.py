@@ -27,10 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ami_bridge import AsteriskAmiBridge
 from ami_bridge.simulator import Behaviour, PbxSimulator
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState
+from campaigns.model import CampaignState, ContactRow
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.store import SqlStore
 from dialer.agents import Roster
 from dialer.app import open_store
 from dialer.clock import SystemClock

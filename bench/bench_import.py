@@ -39,12 +39,12 @@ from typing import Any
 import phonenumbers
 import sqlalchemy as sa
 
-from campaigns.importer import ImportOptions, inspect_file, iter_batches
-from campaigns.loading import load_contacts
-from campaigns.migrate import upgrade
+from campaigns.imports.files import ImportOptions, inspect_file, iter_batches
+from campaigns.imports.loading import load_contacts
 from campaigns.spec import CampaignSpec
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 
 OUT = Path(__file__).resolve().parent / "out"
 REGION = "NO"

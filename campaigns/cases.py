@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from campaigns.agents import Clash, Forbidden, Invalid
+from campaigns.errors import Code, Conflict, Forbidden, Invalid
 
 # Names a case type may list as mandatory besides its own custom fields.
 BUILTIN_FIELDS = frozenset({"comments", "phone"})
@@ -141,7 +141,7 @@ def check_complete(
     if missing:
         raise Invalid(
             f"case type {case_type.name!r} requires: {', '.join(missing)}",
-            code="case.missing_fields",
+            code=Code.CASE_MISSING_FIELDS,
             field=",".join(missing),
         )
 
@@ -149,11 +149,11 @@ def check_complete(
 def check_creator_change(case: Case, user_id: int) -> None:
     """Only the creator amends or closes, and only while no department has taken it up."""
     if case.creator_id != user_id:
-        raise Forbidden("only the creator may amend or close this case", code="case.not_creator")
+        raise Forbidden("only the creator may amend or close this case", code=Code.CASE_NOT_CREATOR)
     if case.status not in _CREATOR_MAY_CHANGE:
-        raise Clash(
+        raise Conflict(
             f"case {case.id} is {case.status.value}; it can no longer be amended or closed",
-            code="case.taken",
+            code=Code.CASE_TAKEN,
         )
 
 
@@ -182,9 +182,9 @@ def department_move(case: Case, kind: CaseActionKind, actor: str, now: datetime)
         raise Invalid(f"action: {kind.value!r} is not a department action", field="action")
     sources, target = allowed
     if case.status not in sources:
-        raise Clash(
+        raise Conflict(
             f"case {case.id} is {case.status.value}; cannot be {kind.value}",
-            code="case.bad_transition",
+            code=Code.CASE_BAD_TRANSITION,
         )
     taken_by = actor if kind is CaseActionKind.TAKEN else case.taken_by
     return replace(case, status=target, taken_by=taken_by, updated_at=now)

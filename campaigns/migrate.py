@@ -1,35 +1,6 @@
-"""Schema migrations (Alembic), run programmatically on an async engine."""
+"""Old import path, kept only for ``bench/bench_pacing.py`` (another engineer's file, in
+progress): use :mod:`campaigns.storage.migrate`. Delete with that import."""
 
-from __future__ import annotations
+from campaigns.storage.migrate import upgrade
 
-from pathlib import Path
-
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-_HERE = Path(__file__).parent / "migrations"
-
-
-def alembic_config(url: str = "") -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_HERE))
-    config.set_main_option("sqlalchemy.url", url)
-    return config
-
-
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema to ``revision`` (idempotent)."""
-
-    def run(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Several services starting together on one database migrate one at a time.
-            await connection.execute(sa.text("SELECT pg_advisory_xact_lock(7321054)"))
-        await connection.run_sync(run)
+__all__ = ["upgrade"]

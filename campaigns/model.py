@@ -17,6 +17,18 @@ class CampaignState(enum.StrEnum):
     PAUSED = "paused"
     FINISHED = "finished"
 
+    def may_become(self, state: CampaignState) -> bool:
+        """The campaign state machine: staying put is always allowed; finished is final."""
+        return state is self or state in _CAMPAIGN_MOVES[self]
+
+
+_CAMPAIGN_MOVES: dict[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
+    CampaignState.RUNNING: frozenset({CampaignState.PAUSED, CampaignState.FINISHED}),
+    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.FINISHED}),
+    CampaignState.FINISHED: frozenset(),
+}
+
 
 class DialMode(enum.StrEnum):
     PREVIEW = "preview"
@@ -36,18 +48,9 @@ class ContactState(enum.StrEnum):
     DNC = "dnc"
 
     @property
-    def is_final(self) -> bool:
-        return self in _FINAL_STATES
-
-    @property
     def is_queued(self) -> bool:
         """Waiting in the campaign's queue for its due time."""
         return self in (ContactState.PENDING, ContactState.RETRY)
-
-
-_FINAL_STATES = frozenset(
-    {ContactState.COMPLETED, ContactState.EXHAUSTED, ContactState.INVALID, ContactState.DNC}
-)
 
 
 class Outcome(enum.StrEnum):
@@ -95,3 +98,15 @@ class Attempt:
     outcome: Outcome | None = None
     counted: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    """A contact to add to a campaign (from a contact file, or given directly)."""
+
+    line: int
+    """Physical line of the file where the record starts; the header is line 1."""
+    phone: str
+    """E.164."""
+    timezone: str
+    attributes: dict[str, str]

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from campaigns.dialstring import check_channel_template
+from campaigns.errors import Invalid
 from campaigns.model import CampaignState, DialMode, Outcome
 from campaigns.text import check_storable
 
@@ -223,7 +224,7 @@ class CampaignSpec(_Frozen):
             raise SpecError(f"{source}: " + describe_errors(exc)) from exc
 
 
-class SpecError(ValueError):
+class SpecError(Invalid):
     """A campaign definition that cannot be used; the message names the keys."""
 
 

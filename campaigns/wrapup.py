@@ -1,6 +1,6 @@
-"""Wrap-up (SPEC 5 and 6): interactions, registrations, end reasons, callbacks, and their rules.
+"""Wrap-up (SPEC 5 and 6): interactions, registrations, end reasons, and their rules.
 
-Pure: frozen values and functions that raise :class:`campaigns.agents.Invalid` (naming the
+Pure: frozen values and functions that raise :class:`campaigns.errors.Invalid` (naming the
 field) or return new values. The agent service reads what the rules need, calls them, then
 has the store write the result in one transaction.
 """
@@ -12,12 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from campaigns.agents import Clash, Invalid
+from campaigns.callbacks import CallbackFor, CallbackRequest, NewCallback
+from campaigns.errors import Code, Conflict, Invalid
+from campaigns.hours import next_open
 from campaigns.model import Contact, ContactState, Outcome
-from campaigns.retry import is_open, next_open
 from campaigns.spec import CallingHours, RetryRules, Wrapup
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class Direction(enum.StrEnum):
@@ -31,23 +30,6 @@ class Feedback(enum.StrEnum):
     NOT_ANSWERED = "not_answered"
     ANSWERING_MACHINE = "answering_machine"
     CALLBACK = "callback"
-
-
-class CallbackFor(enum.StrEnum):
-    ME = "me"
-    ALL = "all"
-
-
-class CallbackState(enum.StrEnum):
-    BOOKED = "booked"
-    # Due and handed to the engine; reserved for the owner until ``reserved_until``.
-    DUE = "due"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_open(self) -> bool:
-        return self is CallbackState.BOOKED
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +94,6 @@ class Interaction:
 
 
 @dataclass(frozen=True, slots=True)
-class CallbackRequest:
-    due_at: datetime
-    comment: str = ""
-    for_: CallbackFor = CallbackFor.ME
-
-
-@dataclass(frozen=True, slots=True)
 class EndReasonChoice:
     reason_id: int
     close: bool | None = None
@@ -146,22 +121,6 @@ class Registration:
     automatic: bool
     created_at: datetime
     topic_ids: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    id: int
-    contact_id: int
-    campaign_id: int
-    booked_by: int
-    owner_id: int | None
-    """None: for all agents."""
-    due_at: datetime
-    comment: str
-    state: CallbackState
-    created_at: datetime
-    reserved_until: datetime | None = None
-    interaction_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +249,7 @@ def check_topics(
             raise Invalid(
                 f"topic_ids: category {category.name!r} is only for dialer calls of "
                 f"campaign {category.campaign_id}",
-                code="wrapup.campaign_category",
+                code=Code.WRAPUP_CAMPAIGN_CATEGORY,
                 field="topic_ids",
             )
         chosen.setdefault(category.id, []).append(topic)
@@ -300,7 +259,7 @@ def check_topics(
             names = ", ".join(repr(t.name) for t in picked)
             raise Invalid(
                 f"topic_ids: category {category.name!r} is single-choice; pick one of {names}",
-                code="wrapup.single_choice",
+                code=Code.WRAPUP_SINGLE_CHOICE,
                 field="topic_ids",
             )
 
@@ -308,9 +267,9 @@ def check_topics(
 def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:
     """Feedback is for dialer calls; a callback comes with its details and only then."""
     if interaction.wrapped_up_at is not None:
-        raise Clash(
+        raise Conflict(
             f"interaction {interaction.id} is already wrapped up",
-            code="wrapup.already_registered",
+            code=Code.WRAPUP_ALREADY_REGISTERED,
         )
     if draft.feedback is not None and (
         not interaction.is_dialer_call or interaction.attempt_id is None
@@ -321,41 +280,6 @@ def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:
         raise Invalid("callback: a callback needs a date and time", field="callback")
     if draft.callback is not None and draft.feedback is not Feedback.CALLBACK:
         raise Invalid("callback: give feedback 'callback' to book a callback", field="callback")
-
-
-MAX_CALLBACK_AHEAD = timedelta(days=366)
-
-
-def describe_hours(hours: CallingHours, timezone: str) -> str:
-    days = ",".join(_WEEKDAYS[d] for d in sorted(hours.weekdays))
-    return f"{hours.start:%H:%M}-{hours.end:%H:%M} {days}, {timezone} time"
-
-
-def check_callback_time(
-    due_at: datetime, now: datetime, hours: CallingHours, timezone: str, field: str
-) -> None:
-    """A callback must be in the future and inside the contact's calling hours."""
-    if due_at.tzinfo is None:
-        raise Invalid(f"{field}: give a time zone (e.g. 2026-11-24T15:00+01:00)", field=field)
-    if due_at <= now:
-        raise Invalid(
-            f"{field}: {due_at.isoformat()} is in the past", code="callback.in_past", field=field
-        )
-    if due_at > now + MAX_CALLBACK_AHEAD:
-        raise Invalid(
-            f"{field}: {due_at.isoformat()} is more than a year ahead; book a callback "
-            f"at most {MAX_CALLBACK_AHEAD.days} days from now",
-            code="callback.too_far",
-            field=field,
-        )
-    if not is_open(hours, timezone, due_at):
-        raise Invalid(
-            f"{field}: {due_at.isoformat()} is outside the campaign's calling hours "
-            f"({describe_hours(hours, timezone)}); the next opening is "
-            f"{next_open(hours, timezone, due_at).isoformat()}",
-            code="callback.outside_hours",
-            field=field,
-        )
 
 
 def feedback_change(
@@ -411,15 +335,15 @@ def wrapup_timer(interaction: Interaction, now: datetime) -> WrapupTimer | None:
 
 def check_extend(interaction: Interaction, settings: Wrapup | None) -> None:
     if interaction.ended_at is None:
-        raise Clash("the call is still on; nothing to extend", code="wrapup.call_active")
+        raise Conflict("the call is still on; nothing to extend", code=Code.WRAPUP_CALL_ACTIVE)
     if interaction.wrapped_up_at is not None:
-        raise Clash(
+        raise Conflict(
             f"interaction {interaction.id} is already wrapped up",
-            code="wrapup.already_registered",
+            code=Code.WRAPUP_ALREADY_REGISTERED,
         )
     if settings is not None and not settings.extendable:
-        raise Clash(
-            "this campaign does not allow extending the wrap-up", code="wrapup.not_extendable"
+        raise Conflict(
+            "this campaign does not allow extending the wrap-up", code=Code.WRAPUP_NOT_EXTENDABLE
         )
 
 
@@ -436,17 +360,6 @@ class StatsQuery:
     until: datetime | None = None
     by_agent: bool = False
     by_campaign: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NewCallback:
-    contact_id: int
-    campaign_id: int
-    booked_by: int
-    owner_id: int | None
-    due_at: datetime
-    comment: str = ""
-    interaction_id: int | None = None
 
 
 def new_callback(interaction: Interaction, request: CallbackRequest, agent_id: int) -> NewCallback:

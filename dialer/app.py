@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 
 import structlog
 
-from campaigns.migrate import upgrade
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 from dialer.settings import Settings
 
 log = structlog.get_logger()

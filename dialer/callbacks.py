@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from campaigns.wrapup import Callback
+from campaigns.callbacks import Callback
 from dialer.agents import AgentStatus, Roster
 
 

@@ -17,18 +17,17 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agent_api.services import Users
 from ami_bridge import AmiError
 from ami_bridge.simulator import PbxSimulator
-from campaigns.agents import Role, User
-from campaigns.importer import ImportFileError, ImportOptions
-from campaigns.loading import LoadSummary, load_contacts, load_dnc
+from campaigns.errors import DomainError as StoreError
+from campaigns.imports.files import ImportFileError, ImportOptions
+from campaigns.imports.loading import LoadSummary, load_contacts, load_dnc
 from campaigns.model import CampaignState, DialMode
 from campaigns.phones import PhoneError, normalise
+from campaigns.services import Users
 from campaigns.spec import Campaign, CampaignSpec, SpecError
-from campaigns.sql_agents import SqlAgentStore
-from campaigns.sqlstore import SqlStore
-from campaigns.store import StoreError
+from campaigns.storage.store import SqlAgentStore, SqlStore
+from campaigns.users import Role, User
 from dialer import logs
 from dialer.app import open_store
 from dialer.demo import run_demo

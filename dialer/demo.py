@@ -25,12 +25,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from agent_api.services import Users
-from campaigns.agents import Role
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState, ContactState
+from campaigns.model import CampaignState, ContactRow, ContactState
+from campaigns.services import Users
 from campaigns.spec import CampaignSpec
-from campaigns.sql_agents import SqlAgentStore
+from campaigns.storage.store import SqlAgentStore
+from campaigns.users import Role
 from dialer.app import open_store
 from dialer.service import Running, serve
 from dialer.settings import Settings

@@ -27,16 +27,16 @@ from agent_api.hub import AgentHub
 from agent_api.mqtt import MqttPublisher, NullPublisher
 from agent_api.notifier import Notifier, Topics
 from agent_api.server import server_config
-from agent_api.services import Services
 from ami_bridge import AsteriskAmiBridge
 from ami_bridge.simulator import PbxSimulator
-from campaigns.agents import Unknown
+from campaigns.callbacks import Callback
+from campaigns.errors import NotFound as Unknown
 from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
+from campaigns.services import Services
 from campaigns.spec import Campaign
-from campaigns.sql_agents import SqlAgentStore
-from campaigns.sqlstore import SqlStore
-from campaigns.wrapup import SEED_END_REASONS, Callback, Direction
+from campaigns.storage.store import SqlAgentStore, SqlStore
+from campaigns.wrapup import SEED_END_REASONS, Direction
 from dialer.agents import AgentStatus, Roster, Seat
 from dialer.app import open_store
 from dialer.clock import Clock, SystemClock, seconds_until

@@ -22,10 +22,10 @@ from typing import Any
 
 from ami_bridge import AgentLeg, CallAnswered, CallEnded, CallEvent, CallOutcome
 from ami_bridge.events import DialStatus
+from campaigns.callbacks import Callback
 from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign
-from campaigns.wrapup import Callback
 from dialer.agents import Roster
 from dialer.clock import Clock
 

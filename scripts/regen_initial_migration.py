@@ -1,4 +1,4 @@
-"""Regenerate migration 0001 from campaigns/tables.py.
+"""Regenerate migration 0001 from campaigns/storage/tables.py.
 
 Only while the schema is unreleased: once a release has shipped, add new revisions instead.
 """
@@ -10,10 +10,10 @@ from pathlib import Path
 
 from alembic import command
 
-from campaigns.migrate import alembic_config
+from campaigns.storage.migrate import alembic_config
 
 ROOT = Path(__file__).resolve().parents[1]
-VERSIONS = ROOT / "campaigns" / "migrations" / "versions"
+VERSIONS = ROOT / "campaigns" / "storage" / "migrations" / "versions"
 
 for old in VERSIONS.glob("0001_*.py"):
     old.unlink()

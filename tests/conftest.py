@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.migrate import upgrade
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 
 PG_URL = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Oslo

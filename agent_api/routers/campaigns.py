@@ -20,9 +20,9 @@ from agent_api.schemas import (
     IdPath,
     RefusedRowOut,
 )
-from campaigns.agents import Invalid
-from campaigns.importer import ImportOptions
-from campaigns.loading import LoadSummary, load_contacts
+from campaigns.errors import Invalid
+from campaigns.imports.files import ImportOptions
+from campaigns.imports.loading import LoadSummary, load_contacts
 from campaigns.model import Outcome
 from campaigns.phones import check_region
 from campaigns.spec import Campaign, CampaignSpec

@@ -13,7 +13,8 @@ from agent_api.schemas import (
     TimerOut,
     TopicOut,
 )
-from campaigns.wrapup import Callback, Category, Interaction, Registration, Topic, wrapup_timer
+from campaigns.callbacks import Callback
+from campaigns.wrapup import Category, Interaction, Registration, Topic, wrapup_timer
 
 
 def interaction_out(interaction: Interaction, now: datetime) -> InteractionOut:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from agent_api.deps import Manager, Svc
 from agent_api.schemas import DncAddIn, DncAddOut, DncNumberOut
-from campaigns.agents import Invalid
+from campaigns.errors import Invalid
 from campaigns.phones import PhoneError, check_region, normalise
 
 router = APIRouter(tags=["do-not-call"])

@@ -16,7 +16,8 @@ from agent_api.schemas import (
     RegistrationIn,
     RegistrationOut,
 )
-from campaigns.wrapup import CallbackRequest, EndReasonChoice, RegistrationDraft
+from campaigns.callbacks import CallbackRequest
+from campaigns.wrapup import EndReasonChoice, RegistrationDraft
 
 router = APIRouter(tags=["interactions"])
 

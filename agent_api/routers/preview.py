@@ -5,23 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from agent_api.deps import Me, Svc
-from agent_api.ports import AgentFloor
 from agent_api.schemas import (
     AttemptOut,
     BigIdPath,
     ContactOut,
     IdQuery,
 )
-from agent_api.services import Services
-from campaigns.agents import Clash
+from campaigns.errors import Code, Conflict
 from campaigns.model import DialMode
+from campaigns.ports import AgentFloor
+from campaigns.services import Services
 
 router = APIRouter(tags=["preview"])
 
 
 def _floor(svc: Services) -> AgentFloor:
     if svc.floor is None:
-        raise Clash("no dialer behind this API", code="preview.unavailable")
+        raise Conflict("no dialer behind this API", code=Code.PREVIEW_UNAVAILABLE)
     return svc.floor
 
 
@@ -34,7 +34,9 @@ async def preview_next(campaign_id: IdQuery, svc: Svc, me: Me) -> ContactOut | R
     """Hold the next due contact of a preview campaign for me to read."""
     campaign = await svc.campaigns.get_campaign(campaign_id)
     if campaign.spec.dialing.mode is not DialMode.PREVIEW:
-        raise Clash(f"campaign {campaign.name!r} is not a preview campaign", code="preview.mode")
+        raise Conflict(
+            f"campaign {campaign.name!r} is not a preview campaign", code=Code.PREVIEW_MODE
+        )
     contact = await _floor(svc).preview_next(me.id, campaign_id)
     if contact is None:
         return Response(status_code=204)

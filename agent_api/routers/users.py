@@ -14,7 +14,7 @@ from agent_api.schemas import (
     UserIn,
     UserOut,
 )
-from agent_api.services import AgentState, Services
+from campaigns.services import AgentState, Services
 
 router = APIRouter(tags=["users"])
 
@@ -42,13 +42,13 @@ async def rotate_token(user_id: IdPath, svc: Svc, _: Manager) -> TokenOut:
 
 @router.get("/agents/me/state", response_model=StateOut)
 async def my_state(svc: Svc, me: Me) -> StateOut:
-    state, reason = svc.interactions.state_of(me.id)
+    state, reason = svc.agents.state_of(me.id)
     return await _state_out(svc, me.id, state, reason)
 
 
 async def _state_out(svc: Services, user_id: int, state: str, reason: str | None) -> StateOut:
-    ready = await svc.interactions.may_become_ready(user_id)
-    campaigns, all_running = svc.interactions.campaigns_of(user_id)
+    ready = await svc.agents.may_become_ready(user_id)
+    campaigns, all_running = svc.agents.campaigns_of(user_id)
     return StateOut(
         state=state,
         reason=reason,
@@ -61,7 +61,5 @@ async def _state_out(svc: Services, user_id: int, state: str, reason: str | None
 @router.put("/agents/me/state", response_model=StateOut)
 async def set_my_state(body: StateIn, svc: Svc, me: Me) -> StateOut:
     """Ready / paused (with a reason) / logged out; ready waits for a forced registration."""
-    state = await svc.interactions.set_state(
-        me, AgentState(body.state), body.reason, body.campaigns
-    )
+    state = await svc.agents.set_state(me, AgentState(body.state), body.reason, body.campaigns)
     return await _state_out(svc, me.id, state, body.reason)

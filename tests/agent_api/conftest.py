@@ -15,14 +15,12 @@ from agent_api.app import create_app
 from agent_api.hub import AgentHub
 from agent_api.mqtt import NullPublisher
 from agent_api.notifier import Notifier, Topics
-from agent_api.services import Services
-from agent_api.testing import SettableClock
-from campaigns.agents import Role
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState
+from campaigns.model import CampaignState, ContactRow
+from campaigns.services import Services
+from campaigns.services.testing import SettableClock
 from campaigns.spec import CampaignSpec, Wrapup
-from campaigns.sql_agents import SqlAgentStore
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.store import SqlAgentStore, SqlStore
+from campaigns.users import Role
 from campaigns.wrapup import SEED_END_REASONS
 from dialer.settings import ApiSettings
 from tests.conftest import NOW

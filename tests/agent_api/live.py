@@ -21,16 +21,14 @@ from agent_api.hub import AgentHub
 from agent_api.mqtt import NullPublisher
 from agent_api.notifier import Notifier, Topics
 from agent_api.server import server_config
-from agent_api.services import Services
-from agent_api.testing import SettableClock
-from campaigns.agents import Role
-from campaigns.importer import ContactRow
-from campaigns.migrate import upgrade
-from campaigns.model import CampaignState
+from campaigns.model import CampaignState, ContactRow
+from campaigns.services import Services
+from campaigns.services.testing import SettableClock
 from campaigns.spec import CampaignSpec
-from campaigns.sql_agents import SqlAgentStore
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlAgentStore, SqlStore
+from campaigns.users import Role
 from campaigns.wrapup import SEED_END_REASONS
 from dialer.settings import ApiSettings
 from tests.conftest import NOW, PG_URL

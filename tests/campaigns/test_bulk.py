@@ -8,11 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns import tables as t
-from campaigns.importer import ContactRow
-from campaigns.model import ContactState
+from campaigns.model import ContactRow, ContactState
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore
+from campaigns.storage import tables as t
+from campaigns.storage.store import SqlStore
 from tests.conftest import NOW
 
 LATER = NOW + timedelta(hours=1)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from campaigns.model import CampaignState
 from campaigns.spec import CampaignSpec
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.store import SqlStore
 from tests.conftest import NOW, PG_URL
 
 

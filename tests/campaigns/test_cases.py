@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from campaigns.agents import Clash, Forbidden, Invalid
 from campaigns.cases import (
     Case,
     CaseActionKind,
@@ -20,6 +19,7 @@ from campaigns.cases import (
     close,
     department_move,
 )
+from campaigns.errors import Conflict, Forbidden, Invalid
 from tests.conftest import NOW
 
 BILLING = CaseType(1, "Billing", "finance", ("ban", "comments"))
@@ -52,7 +52,7 @@ def test_only_creator_changes_an_untaken_case() -> None:
         check_creator_change(CASE, 8)
     taken = department_move(CASE, CaseActionKind.TAKEN, "finance-bob", NOW)
     assert (taken.status, taken.taken_by) == (CaseStatus.TAKEN, "finance-bob")
-    with pytest.raises(Clash, match="can no longer"):
+    with pytest.raises(Conflict, match="can no longer"):
         check_creator_change(taken, 7)
     check_creator_change(CASE, 7)
 
@@ -74,7 +74,7 @@ def test_amend_keeps_mandatory_fields_and_requeues_a_returned_case() -> None:
 
 def test_department_moves_follow_the_status_machine() -> None:
     """Resolving an untaken case, or a creator action as a department move, is refused."""
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         department_move(CASE, CaseActionKind.RESOLVED, "x", NOW)
     with pytest.raises(Invalid):
         department_move(CASE, CaseActionKind.CLOSED, "x", NOW)

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.importer import (
+from campaigns.imports.files import (
     MALFORMED,
     TOO_FEW_FIELDS,
     TOO_MANY_FIELDS,
     UNKNOWN_TIMEZONE,
     Batch,
-    ContactRow,
     ImportFileError,
     ImportOptions,
     Refusal,
@@ -21,6 +20,7 @@ from campaigns.importer import (
     iter_batches,
     write_refusals,
 )
+from campaigns.model import ContactRow
 from campaigns.phones import PhoneReason
 
 

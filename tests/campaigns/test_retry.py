@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from campaigns.hours import is_open, next_open
 from campaigns.model import ContactState, Outcome
-from campaigns.retry import decide, is_open, next_open
+from campaigns.retry import decide
 from campaigns.spec import CallingHours, RetryRules
 
 OSLO = "Europe/Oslo"

@@ -12,8 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.sqlbase import make_engine
-from campaigns.sqlite_driver import CHECKPOINT_EVERY, connector, long_running, offloaded
+from campaigns.storage.engine import make_engine
+from campaigns.storage.fast.sqlite_driver import (
+    CHECKPOINT_EVERY,
+    connector,
+    long_running,
+    offloaded,
+)
 
 Trace = list[tuple[str, bool]]
 

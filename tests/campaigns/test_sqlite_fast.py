@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from campaigns import tables as t
-from campaigns.sqlbase import make_engine
-from campaigns.sqlite_fast import Prepared, Writes, read, reader, write
+from campaigns.storage import tables as t
+from campaigns.storage.engine import make_engine
+from campaigns.storage.fast.prepared import Prepared, Writes, read, reader, write
 
 _meta = sa.MetaData()
 _things = sa.Table(

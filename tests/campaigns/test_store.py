@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns import tables as t
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.errors import Conflict, NotFound
+from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
 from campaigns.retry import Decision, decide
 from campaigns.spec import CampaignSpec
-from campaigns.sqlstore import SqlStore, _dialing
-from campaigns.store import Conflict, NotFound
+from campaigns.storage import tables as t
+from campaigns.storage.contacts import _dialing
+from campaigns.storage.store import SqlStore
 from tests.conftest import NOW, PG_URL
 
 LEASE = NOW + timedelta(minutes=5)

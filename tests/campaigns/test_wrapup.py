@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from campaigns.agents import Clash, Invalid, Role, hash_token, new_token, token_matches
+from campaigns.callbacks import CallbackRequest, check_callback_time
+from campaigns.errors import Conflict, Invalid
 from campaigns.model import Contact, ContactState, Outcome
 from campaigns.spec import CallingHours, RetryRules, Wrapup
+from campaigns.users import Role, hash_token, new_token, token_matches
 from campaigns.wrapup import (
     SEED_END_REASONS,
-    CallbackRequest,
     Category,
     Direction,
     EndReason,
@@ -21,7 +22,6 @@ from campaigns.wrapup import (
     Interaction,
     RegistrationDraft,
     Topic,
-    check_callback_time,
     check_draft,
     check_extend,
     check_topics,
@@ -99,7 +99,7 @@ def test_feedback_only_for_dialer_calls_and_callback_needs_details() -> None:
         check_draft(DIALER, RegistrationDraft(feedback=Feedback.CALLBACK))
     with pytest.raises(Invalid, match="callback"):
         check_draft(DIALER, RegistrationDraft(callback=CallbackRequest(NOW)))
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         check_draft(replace(DIALER, wrapped_up_at=NOW), RegistrationDraft())
 
 
@@ -153,9 +153,9 @@ def test_wrapup_timer_counts_down_and_extension() -> None:
     late = wrapup_timer(ended, NOW + timedelta(seconds=40))
     assert late is not None and late.remaining_seconds == 0
     assert wrapup_deadline(NOW, Wrapup(seconds=0)) is None
-    with pytest.raises(Clash, match="does not allow"):
+    with pytest.raises(Conflict, match="does not allow"):
         check_extend(ended, Wrapup(extendable=False))
-    with pytest.raises(Clash, match="still on"):
+    with pytest.raises(Conflict, match="still on"):
         check_extend(DIALER, Wrapup())
     check_extend(ended, Wrapup())
 

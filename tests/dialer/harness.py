@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from campaigns.importer import ContactRow
-from campaigns.migrate import upgrade
-from campaigns.model import CampaignState
+from campaigns.model import CampaignState, ContactRow
 from campaigns.spec import CampaignSpec
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 from dialer.agents import Roster
 from dialer.clock import LoopClock
 from dialer.engine import Engine, EngineConfig

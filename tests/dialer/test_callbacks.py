@@ -9,9 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from campaigns import tables as t
+from campaigns.callbacks import CallbackState
 from campaigns.model import ContactState, Outcome
-from campaigns.wrapup import CallbackState
+from campaigns.storage import tables as t
 from dialer.agents import AgentStatus
 from dialer.callbacks import Decision, Route, route
 from dialer.testing import CallModel, VirtualTimeLoop
@@ -202,7 +202,7 @@ def test_callback_missed_by_its_owner_is_offered_again(tmp_path: Path) -> None:
 
 def test_routing_decision_table() -> None:
     """The pure routing rule: owner free, busy within or past the reservation, logged off."""
-    from campaigns.wrapup import Callback
+    from campaigns.callbacks import Callback
     from dialer.agents import Roster
 
     roster = Roster()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from campaigns import tables as t
 from campaigns.model import ContactState
+from campaigns.storage import tables as t
 from dialer.testing import CallModel, SimulatedPbx, VirtualTimeLoop
 from tests.dialer.harness import counted, make_floor, run_virtual
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from campaigns.sqlbase import make_engine
+from campaigns.storage.engine import make_engine
 from tests.conftest import PG_URL
 
 RINGBACK = [str(Path(sys.executable).parent / "ringback")]

@@ -15,10 +15,9 @@ import httpx
 import pytest
 
 from ami_bridge.simulator import Behaviour
-from campaigns.agents import Role
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
 from campaigns.spec import CampaignSpec
+from campaigns.users import Role
 from dialer.app import open_store
 from dialer.service import Running, serve
 from dialer.settings import load_settings

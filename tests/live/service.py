@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from campaigns.agents import Role
 from campaigns.model import ContactState
+from campaigns.users import Role
 from dialer.service import Running, serve
 from dialer.settings import load_settings
 from tests.live.pbx import LivePbx

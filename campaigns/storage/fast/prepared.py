@@ -10,8 +10,8 @@ the interaction, its ending, the registration), so on SQLite those skip SQLAlche
   thread (each is one short statement; in WAL mode a reader never waits for a writer),
   with no pool in between. What they see was committed;
 - writes (:func:`write`) run in one transaction on the service's connection, checked out
-  of the pool as usual, through its aiosqlite driver (``campaigns.sqlite_driver``: on the
-  loop, or in the thread if another process holds the lock).
+  of the pool as usual, through its aiosqlite driver (:mod:`.sqlite_driver`: on the loop,
+  or in the thread if another process holds the lock).
 
 A :class:`Prepared` is one of the stores' prebuilt SQLAlchemy statements: the SQL is the
 one SQLAlchemy compiles for the dialect, each parameter and column goes through its type's
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from campaigns.sqlbase import transaction
+from campaigns.storage.engine import transaction
 
 T = TypeVar("T")
 
@@ -114,6 +114,12 @@ class Prepared:
         ]
 
 
+def inserting(table: sa.Table, given: tuple[str, ...]) -> Prepared:
+    """An INSERT of the ``given`` columns (parameters ``b_<column>``), returning the row."""
+    values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in given}
+    return Prepared(sa.insert(table).values(values).returning(*table.c))
+
+
 class Reader:
     """A read-only connection to the engine's SQLite database, used on the loop's thread.
 
@@ -165,7 +171,7 @@ class Writes(Protocol):
 
 async def write(engine: AsyncEngine, work: Callable[[Writes], Awaitable[T]]) -> T:
     """``work`` in one transaction: on SQLite through the service's connection's driver,
-    elsewhere through SQLAlchemy (:func:`campaigns.sqlbase.transaction`, which retries)."""
+    elsewhere through SQLAlchemy (:func:`campaigns.storage.engine.transaction`, which retries)."""
     if engine.dialect.name != "sqlite":
         return await transaction(engine, lambda conn: work(_SqlAlchemyWrites(conn)))
     async with engine.connect() as conn:

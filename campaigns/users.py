@@ -1,4 +1,4 @@
-"""Users of the agent API (agents, managers, administrators), their tokens, and domain errors.
+"""Users of the agent API (agents, managers, administrators) and their tokens.
 
 Pure: frozen values and functions, no I/O. A token is shown once when it is made; only its
 SHA-256 is stored, found by that hash and compared in constant time.
@@ -14,43 +14,9 @@ import secrets
 from dataclasses import dataclass
 
 from campaigns.dialstring import DialStringError, check_dial_string
-from campaigns.store import Conflict, NotFound, StoreError
+from campaigns.errors import Forbidden, Invalid
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-class DomainError(StoreError):
-    """A refusal with a stable ``code`` and, when a request field is to blame, its name."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.field = field
-
-
-class Invalid(DomainError):
-    code = "invalid"
-
-
-class Unknown(DomainError, NotFound):
-    """Not found — also what an agent gets when asking for another agent's things."""
-
-    code = "not_found"
-
-
-class Clash(DomainError, Conflict):
-    code = "conflict"
-
-
-class Forbidden(DomainError):
-    code = "forbidden"
-
-
-class Unauthorized(DomainError):
-    code = "unauthorized"
 
 
 class Role(enum.StrEnum):
@@ -107,4 +73,4 @@ def token_matches(token: str, stored_hash: str) -> bool:
 
 def require_manager(user: User) -> None:
     if not user.role.manages:
-        raise Forbidden("managers and administrators only", code="forbidden")
+        raise Forbidden("managers and administrators only")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import campaigns.tables
+import campaigns.storage.tables
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -28,7 +28,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("token_hash", sa.String(length=128), nullable=True),
         sa.Column("extension", sa.String(length=100), nullable=True),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agents")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_agents_token_hash")),
         sa.UniqueConstraint("username", name=op.f("uq_agents_username")),
@@ -43,8 +45,12 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
         sa.UniqueConstraint("name", name=op.f("uq_campaigns_name")),
     )
@@ -65,7 +71,7 @@ def upgrade() -> None:
         "dnc",
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.String(length=200), server_default="", nullable=False),
-        sa.Column("added_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("added_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("phone", name=op.f("pk_dnc")),
     )
     op.create_table(
@@ -87,7 +93,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("due_at", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("priority", sa.Integer(), server_default="0", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("dials", sa.Integer(), server_default="0", nullable=False),
@@ -98,9 +104,15 @@ def upgrade() -> None:
         ),
         sa.Column("last_outcome", sa.String(length=16), nullable=True),
         sa.Column("lease_owner", sa.String(length=100), nullable=True),
-        sa.Column("lease_expires_at", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "lease_expires_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
@@ -140,14 +152,20 @@ def upgrade() -> None:
         sa.Column(
             "attempt_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("started_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("wrapped_up_at", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "started_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("ended_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "wrapped_up_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column("end_reason_id", sa.Integer(), nullable=True),
         sa.Column("end_description", sa.Text(), server_default="", nullable=False),
         sa.Column("closed", sa.Boolean(), nullable=True),
         sa.Column("followup_queue", sa.String(length=100), nullable=True),
-        sa.Column("wrapup_deadline", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "wrapup_deadline", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column("wrapup_extended", sa.Boolean(), nullable=False),
         sa.Column("registration_required", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -201,8 +219,10 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=20), nullable=False),
         sa.Column("owner", sa.String(length=100), nullable=False),
-        sa.Column("started_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "started_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("ended_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("counted", sa.Boolean(), nullable=False),
         sa.Column("agent_id", sa.Integer(), nullable=True),
@@ -247,15 +267,21 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("booked_by", sa.Integer(), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=True),
-        sa.Column("due_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False),
         sa.Column("comment", sa.Text(), server_default="", nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("reserved_until", campaigns.tables.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "reserved_until", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column(
             "interaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["booked_by"], ["agents.id"], name=op.f("fk_callbacks_booked_by_agents")
         ),
@@ -302,8 +328,12 @@ def upgrade() -> None:
         ),
         sa.Column("comments", sa.Text(), server_default="", nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=True),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["creator_id"], ["agents.id"], name=op.f("fk_cases_creator_id_agents")
         ),
@@ -332,7 +362,9 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), server_default="", nullable=False),
         sa.Column("feedback", sa.String(length=32), nullable=True),
         sa.Column("automatic", sa.Boolean(), nullable=False),
-        sa.Column("created_at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_registrations_agent_id_agents")
         ),
@@ -382,7 +414,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("at", campaigns.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", campaigns.storage.tables.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["cases.id"],

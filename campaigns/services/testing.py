@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from campaigns.callbacks import Callback
 from campaigns.cases import Case
-from campaigns.wrapup import Callback, Interaction, Registration, WrapupTimer
+from campaigns.wrapup import Interaction, Registration, WrapupTimer
 
 
 @dataclass

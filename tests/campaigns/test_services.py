@@ -8,21 +8,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent_api.services import AgentState, Services
-from agent_api.testing import RecordingEvents, SettableClock
-from campaigns.agents import Clash, Forbidden, Invalid, Role, Unauthorized, Unknown, User
+from campaigns.callbacks import CallbackFor, CallbackRequest, CallbackState
 from campaigns.cases import CaseActionKind, CaseAmendment, CaseDraft, CaseStatus
-from campaigns.importer import ContactRow
-from campaigns.model import CampaignState, ContactState, Outcome
+from campaigns.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
 from campaigns.retry import Decision
+from campaigns.services import AgentState, Services
+from campaigns.services.testing import RecordingEvents, SettableClock
 from campaigns.spec import CampaignSpec, Wrapup
-from campaigns.sql_agents import SqlAgentStore
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.store import SqlAgentStore, SqlStore
+from campaigns.users import Role, User
 from campaigns.wrapup import (
     SEED_END_REASONS,
-    CallbackFor,
-    CallbackRequest,
-    CallbackState,
     Direction,
     EndReasonChoice,
     Feedback,
@@ -97,7 +94,7 @@ async def test_users_tokens_and_roles(world: World) -> None:
     with pytest.raises(Unauthorized):
         await users.authenticate(token)
     assert (await users.authenticate(new)).id == user.id
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await users.create_user("carl", Role.AGENT)
     with pytest.raises(Invalid, match="username"):
         await users.create_user("Bad Name", Role.AGENT)
@@ -112,8 +109,8 @@ async def test_registration_with_callback_is_all_or_nothing(world: World) -> Non
     sale = await it.create_topic(w.manager, cat.id, "Interested", "Offer a meeting.")
     interaction_id = await dialer_call(w)
     assert not await it.may_become_ready(w.agent.id)
-    with pytest.raises(Clash):
-        await it.set_state(w.agent, AgentState.READY, None)
+    with pytest.raises(Conflict):
+        await w.services.agents.set_state(w.agent, AgentState.READY, None)
     due = NOW + timedelta(days=1)
     registration, callback = await it.register(
         w.agent,
@@ -133,7 +130,7 @@ async def test_registration_with_callback_is_all_or_nothing(world: World) -> Non
     assert [c.id for c in await w.services.callbacks.scheduled(w.agent)] == [callback.id]
     assert await w.services.callbacks.scheduled(w.other) == []
     assert "callback_booked" in w.events.names()
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await it.register(w.agent, interaction_id, RegistrationDraft())
 
 
@@ -151,7 +148,7 @@ async def test_refused_registration_writes_nothing(world: World) -> None:
     view = await it.view(w.agent, interaction_id)
     assert view.registration is None and view.interaction.wrapped_up_at is None
     assert (await w.store.get_contact(w.contact_id)).state is ContactState.DIALING
-    with pytest.raises(Unknown):
+    with pytest.raises(NotFound):
         await it.view(w.other, interaction_id)
 
 
@@ -219,7 +216,7 @@ async def test_callback_rebook_and_cancel(world: World) -> None:
     )
     assert callback is not None
     cbs = w.services.callbacks
-    with pytest.raises(Unknown):
+    with pytest.raises(NotFound):
         await cbs.rebook(w.other, callback.id, NOW + timedelta(hours=3), None)
     with pytest.raises(Invalid, match="in the past"):
         await cbs.rebook(w.agent, callback.id, NOW - timedelta(hours=3), None)
@@ -229,7 +226,7 @@ async def test_callback_rebook_and_cancel(world: World) -> None:
     cancelled = await cbs.cancel(w.agent, callback.id)
     assert cancelled.state is CallbackState.CANCELLED
     assert (await w.store.get_contact(w.contact_id)).state is ContactState.COMPLETED
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await cbs.cancel(w.agent, callback.id)
 
 
@@ -261,12 +258,12 @@ async def test_cases_mandatory_fields_log_and_creator_rules(world: World) -> Non
         w.agent, CaseDraft(ctype.id, "bid", comments="wrong bill", fields={"ban": "42"})
     )
     assert case.status is CaseStatus.SENT and case.department == "finance"
-    with pytest.raises(Unknown):
+    with pytest.raises(NotFound):
         await cases.get(w.other, case.id)
     amended = await cases.amend(w.agent, case.id, CaseAmendment(subject="bid-2"))
     assert amended.subject == "bid-2"
     await cases.department_action(w.manager, case.id, CaseActionKind.TAKEN, "")
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await cases.close(w.agent, case.id, "")
     log = await cases.log(w.agent, case.id)
     assert [(a.actor, a.action) for a in log] == [
@@ -296,7 +293,7 @@ async def test_feedback_waits_for_its_attempt_and_yields_to_a_newer_one(world: W
     w, it = world, world.services.interactions
     open_call = await dialer_call(w, settled=False)
     draft = RegistrationDraft(feedback=Feedback.ANSWERING_MACHINE)
-    with pytest.raises(Clash) as busy:
+    with pytest.raises(Conflict) as busy:
         await it.register(w.agent, open_call, draft)
     assert busy.value.code == "wrapup.contact_busy" and busy.value.field == "feedback"
     assert (await w.store.get_contact(w.contact_id)).state is ContactState.DIALING
@@ -307,13 +304,13 @@ async def test_feedback_waits_for_its_attempt_and_yields_to_a_newer_one(world: W
     assert await w.store.finish_attempt(attempt.id, Outcome.NO_ANSWER, no_answer, NOW)
     (contact,) = await w.store.claim_due(w.campaign_id, 1, NOW, "test", NOW + timedelta(hours=1))
     newer = await w.store.start_attempt(contact, "test", NOW, NOW + timedelta(hours=1))
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await it.register(w.agent, open_call, draft)
     held = await w.store.get_contact(w.contact_id)
     assert (held.state, held.due_at) == (ContactState.DIALING, None)
     # Settled too: the first call's feedback still may not overrule the newer attempt.
     assert await w.store.finish_attempt(newer.id, Outcome.NO_ANSWER, no_answer, NOW)
-    with pytest.raises(Clash):
+    with pytest.raises(Conflict):
         await it.register(w.agent, open_call, draft)
     assert (await w.store.get_contact(w.contact_id)).due_at == NOW
     registered, _ = await it.register(w.agent, open_call, RegistrationDraft(comment="machine"))
@@ -325,12 +322,12 @@ async def test_an_agent_records_only_contacts_offered_to_them(world: World) -> N
     as for a contact that does not exist; once offered, it is allowed."""
     w, it = world, world.services.interactions
     for contact_id in (w.contact_id, 999_999):
-        with pytest.raises(Unknown) as refused:
+        with pytest.raises(NotFound) as refused:
             await it.take(w.agent, "+4741000001", Direction.OUTBOUND, contact_id, w.campaign_id)
         assert refused.value.field == "contact_id"
     assert await it.mine(w.agent) == []
     await dialer_call(w)
     taken = await it.take(w.agent, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
     assert taken.contact_id == w.contact_id
-    with pytest.raises(Unknown):
+    with pytest.raises(NotFound):
         await it.take(w.other, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)

@@ -1,6 +1,6 @@
 """Writing a batch of imported contacts: one transaction, a few statements per batch.
 
-The semantics are :meth:`campaigns.store.Store.add_contacts`'s. An import's cost is per
+The semantics are :meth:`campaigns.ports.Store.add_contacts`'s. An import's cost is per
 row, so rows never go through SQLAlchemy's per-parameter processing: constants are bound
 once per batch through the columns' own types, and the batch travels as one JSON document
 that the database takes apart. SQLite: two indexed look-ups (do-not-call, already in the
@@ -21,10 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns import tables as t
-from campaigns.importer import ContactRow
-from campaigns.model import ContactState
-from campaigns.store import AddResult
+from campaigns.model import ContactRow, ContactState
+from campaigns.ports import AddResult
+from campaigns.storage import tables as t
 
 # [[phone, zone, attributes], ...], encoded by one C call. On SQLite the insert is then one
 # statement step, which releases the GIL for the whole batch (executemany takes it back for

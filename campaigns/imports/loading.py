@@ -23,16 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from campaigns.importer import (
+from campaigns.imports.files import (
     Batch,
-    ContactRow,
     ImportOptions,
     Refusal,
     RefusalsFile,
     inspect_file,
     read_batches,
 )
-from campaigns.store import AddResult, Store
+from campaigns.model import ContactRow
+from campaigns.ports import AddResult, Store
 
 DNC_REASON = "on the do-not-call list"
 WRITE_ROWS: Final = 8_000

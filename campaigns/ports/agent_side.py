@@ -1,6 +1,7 @@
-"""The seams of the agent side: what it publishes, and how it tells time.
+"""The seams of the agent side's use cases: the clock, the events they emit, and the
+dialer's floor of agents.
 
-Docstrings live here; implementations (:mod:`agent_api.notifier`) stay terse.
+Docstrings live here; implementations (:mod:`agent_api.notifier`, the dialer) stay terse.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from campaigns.callbacks import Callback
 from campaigns.cases import Case
 from campaigns.model import Contact
-from campaigns.wrapup import Callback, Interaction, Registration, WrapupTimer
+from campaigns.wrapup import Interaction, Registration, WrapupTimer
 
 Clock = Callable[[], datetime]
 
@@ -89,9 +91,3 @@ class AgentFloor(Protocol):
     async def preview_skip(self, agent_id: int, contact_id: int) -> None:
         """Put the previewed contact back in the queue, untouched."""
         ...
-
-
-class Publisher(Protocol):
-    """Sends JSON payloads to topics (MQTT); never blocks, buffers while disconnected."""
-
-    def publish(self, topic: str, payload: Mapping[str, Any]) -> None: ...

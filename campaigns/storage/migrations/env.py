@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from campaigns.tables import metadata
+from campaigns.storage.tables import metadata
 
 config = context.config
 

@@ -1,33 +1,20 @@
-"""The store as the rest of Ringback sees it. Docstrings live here; implementations stay terse."""
+"""The campaign store as the dialer and the use cases see it.
+
+Docstrings live here; implementations (:mod:`campaigns.storage`) stay terse. Refusals are
+:mod:`campaigns.errors` (``NotFound``, ``Conflict``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from campaigns.importer import ContactRow
-from campaigns.model import Attempt, CampaignState, Contact, ContactState, Outcome
+from campaigns.callbacks import Callback
+from campaigns.model import Attempt, CampaignState, Contact, ContactRow, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign, CampaignSpec
-
-if TYPE_CHECKING:  # wrapup's errors derive from this module's
-    from campaigns.wrapup import Callback
-
-
-class StoreError(Exception):
-    """A domain-level refusal from the store; ``code`` is stable, the message is for people."""
-
-    code = "store_error"
-
-
-class NotFound(StoreError):
-    code = "not_found"
-
-
-class Conflict(StoreError):
-    code = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +35,7 @@ class CampaignStats:
 class Store(Protocol):
     # Campaigns
     async def create_campaign(self, spec: CampaignSpec, now: datetime) -> Campaign:
-        """Store a new campaign in ``draft``; :class:`Conflict` if the name is taken."""
+        """Store a new campaign in ``draft``; ``Conflict`` if the name is taken."""
         ...
 
     async def apply_campaign(self, spec: CampaignSpec, now: datetime) -> tuple[Campaign, bool]:
@@ -59,7 +46,7 @@ class Store(Protocol):
         ...
 
     async def get_campaign(self, ref: int | str) -> Campaign:
-        """A campaign by id or name; :class:`NotFound` otherwise."""
+        """A campaign by id or name; :class:`~campaigns.errors.NotFound` otherwise."""
         ...
 
     async def list_campaigns(self) -> list[Campaign]: ...
@@ -72,7 +59,8 @@ class Store(Protocol):
     async def set_campaign_state(
         self, ref: int | str, state: CampaignState, now: datetime
     ) -> Campaign:
-        """Move a campaign to ``state``; :class:`Conflict` when the move is not allowed."""
+        """Move a campaign to ``state``; ``Conflict`` when the state machine forbids it
+        (:meth:`campaigns.model.CampaignState.may_become`)."""
         ...
 
     async def campaign_stats(self, campaign_id: int) -> CampaignStats: ...
@@ -147,7 +135,7 @@ class Store(Protocol):
         """Attempts of ``owner`` with no outcome yet (crash recovery)."""
         ...
 
-    # Callback delivery (booking is the agent side's: campaigns.sql_agents)
+    # Callback delivery (booking is the agent side's: campaigns.ports.agent_store)
     async def next_callback_at(self) -> datetime | None:
         """When the earliest booked callback falls due."""
         ...
@@ -169,7 +157,7 @@ class Store(Protocol):
     ) -> tuple[Contact, Attempt]:
         """Claim a due callback's contact for ``agent_id`` and record the attempt.
 
-        :class:`Conflict` if the callback is no longer due or its contact is busy.
+        :class:`~campaigns.errors.Conflict` if the callback is no longer due or its contact is busy.
         The attempt's ``finish_attempt`` closes the callback.
         """
         ...

@@ -1,0 +1,237 @@
+"""The agent side's store as the use cases see it: users, the wrap-up catalogue, interactions
+and their registrations, booked callbacks, cases.
+
+Docstrings live here; the implementation (:mod:`campaigns.storage`) stays terse. Lookups by
+id raise :class:`~campaigns.errors.NotFound`; a write the current state forbids raises
+:class:`~campaigns.errors.Conflict` with its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from campaigns.callbacks import Callback, NewCallback
+from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType
+from campaigns.users import Role, User
+from campaigns.wrapup import (
+    Category,
+    ContactChange,
+    Direction,
+    EndReason,
+    EndReasonOutcome,
+    Feedback,
+    Interaction,
+    Registration,
+    SeedReason,
+    StatsQuery,
+    Topic,
+    TopicCount,
+)
+
+
+class UserStore(Protocol):
+    async def create_user(
+        self,
+        username: str,
+        role: Role,
+        name: str,
+        extension: str | None,
+        token_hash: str,
+        now: datetime,
+    ) -> User:
+        """A new user; ``Conflict`` (``user.exists``) if the name is taken."""
+        ...
+
+    async def user_by_token_hash(self, token_hash: str) -> tuple[User, str] | None:
+        """The user holding a token with this hash, and the stored hash."""
+        ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def set_token_hash(self, user_id: int, token_hash: str) -> None: ...
+
+
+class CatalogueStore(Protocol):
+    """Wrap-up categories and topics, and end reasons."""
+
+    async def create_category(
+        self, name: str, multi_choice: bool, campaign_id: int | None
+    ) -> Category: ...
+
+    async def set_category_active(self, category_id: int, active: bool) -> Category: ...
+
+    async def create_topic(self, category_id: int, name: str, script: str) -> Topic: ...
+
+    async def catalogue(self) -> tuple[list[Category], list[Topic]]:
+        """Every category and every topic (agents read it with each call)."""
+        ...
+
+    async def topics_with_categories(
+        self, topic_ids: Sequence[int]
+    ) -> tuple[dict[int, Topic], dict[int, Category]]:
+        """The topics of ``topic_ids`` that exist, and their categories."""
+        ...
+
+    async def seed_end_reasons(self, reasons: Sequence[SeedReason]) -> int:
+        """Add the reasons not present yet (by name); returns how many were added."""
+        ...
+
+    async def create_end_reason(
+        self, name: str, close_by_default: bool, followup_queue: str
+    ) -> EndReason: ...
+
+    async def list_end_reasons(self) -> list[EndReason]: ...
+
+    async def get_end_reason(self, ref: int | str) -> EndReason: ...
+
+
+class InteractionStore(Protocol):
+    """Interactions (calls handled by agents) and their registrations."""
+
+    async def create_interaction(
+        self,
+        agent_id: int,
+        direction: Direction,
+        phone: str,
+        now: datetime,
+        contact_id: int | None = None,
+        campaign_id: int | None = None,
+        attempt_id: int | None = None,
+    ) -> Interaction: ...
+
+    async def get_interaction(self, interaction_id: int) -> Interaction: ...
+
+    async def list_interactions(self, agent_id: int, limit: int = 50) -> list[Interaction]: ...
+
+    async def was_offered(self, agent_id: int, contact_id: int) -> bool:
+        """Whether the dialer ever gave the agent a call to the contact."""
+        ...
+
+    async def awaiting_wrapup(self, agent_id: int) -> list[Interaction]:
+        """The agent's ended interactions not wrapped up yet."""
+        ...
+
+    async def end_interaction(
+        self, interaction_id: int, ended_at: datetime, deadline: datetime | None, required: bool
+    ) -> Interaction:
+        """Record the end and the wrap-up deadline; ending twice returns the first ending."""
+        ...
+
+    async def extend_wrapup(self, interaction_id: int) -> Interaction:
+        """Stop the countdown; ``Conflict`` if already wrapped up."""
+        ...
+
+    async def set_end_reason(
+        self, interaction_id: int, outcome: EndReasonOutcome
+    ) -> Interaction: ...
+
+    async def due_wrapups(self, now: datetime, limit: int = 100) -> list[Interaction]:
+        """Interactions whose wrap-up countdown reached zero."""
+        ...
+
+    async def next_wrapup_deadline(self) -> datetime | None: ...
+
+    async def followups(self, queue: str | None, limit: int = 100) -> list[Interaction]:
+        """Interactions left open for further work, in ``queue`` (None: every queue)."""
+        ...
+
+    async def save_registration(
+        self,
+        interaction: Interaction,
+        *,
+        topic_ids: Sequence[int],
+        comment: str,
+        feedback: Feedback | None,
+        automatic: bool,
+        now: datetime,
+        end_reason: EndReasonOutcome | None = None,
+        contact_change: ContactChange | None = None,
+        callback: NewCallback | None = None,
+    ) -> tuple[Registration, Callback | None]:
+        """Registration, topics, end reason, contact state and callback: all or nothing.
+
+        ``Conflict`` (``wrapup.already_registered``) if the interaction is wrapped up;
+        the contact changes only through the interaction's own settled attempt, else
+        ``Conflict`` (``wrapup.contact_busy``).
+        """
+        ...
+
+    async def get_registration(self, interaction_id: int) -> Registration | None: ...
+
+    async def registration_stats(self, query: StatsQuery) -> list[TopicCount]: ...
+
+
+class CallbackStore(Protocol):
+    """Booked callbacks, as agents see and change them (delivery is the campaign store's)."""
+
+    async def get_callback(self, callback_id: int) -> Callback: ...
+
+    async def scheduled_callbacks(self, owner_id: int) -> list[Callback]: ...
+
+    async def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]: ...
+
+    async def rebook_callback(
+        self, callback_id: int, due_at: datetime, comment: str | None, now: datetime
+    ) -> Callback:
+        """Book an open callback again; its contact waits for it. ``Conflict`` if closed."""
+        ...
+
+    async def cancel_callback(self, callback_id: int, now: datetime) -> Callback:
+        """Cancel an open callback; see :data:`campaigns.callbacks.CONTACT_AFTER_CANCEL`."""
+        ...
+
+
+class CaseStore(Protocol):
+    async def create_case_type(
+        self, name: str, department: str, mandatory_fields: Sequence[str]
+    ) -> CaseType: ...
+
+    async def list_case_types(self) -> list[CaseType]: ...
+
+    async def get_case_type(self, type_id: int) -> CaseType: ...
+
+    async def create_case(self, case: Case, actor: str) -> Case:
+        """Store a new case with its ``created`` log entry."""
+        ...
+
+    async def get_case(self, case_id: int) -> Case: ...
+
+    async def list_cases(
+        self,
+        *,
+        creator_id: int | None = None,
+        department: str | None = None,
+        status: CaseStatus | None = None,
+        limit: int = 100,
+    ) -> list[Case]: ...
+
+    async def update_case(
+        self,
+        case: Case,
+        *,
+        expected: CaseStatus,
+        actor: str,
+        action: CaseActionKind,
+        detail: dict[str, Any],
+    ) -> Case:
+        """Write ``case`` if its status is still ``expected`` (else ``Conflict``), with its
+        log entry."""
+        ...
+
+    async def case_actions(self, case_id: int) -> list[CaseAction]: ...
+
+
+class WrapupStore(InteractionStore, CatalogueStore, Protocol):
+    """What the interaction use cases need."""
+
+
+class CaseDesk(CaseStore, Protocol):
+    """What the case use cases need: cases, and the interactions they may refer to."""
+
+    async def get_interaction(self, interaction_id: int) -> Interaction: ...
+
+
+class AgentStore(UserStore, CatalogueStore, InteractionStore, CallbackStore, CaseStore, Protocol):
+    """The whole agent-side store, as the composition root hands it out."""

@@ -1,0 +1,63 @@
+"""The use cases: routes (and the dialer) call these; they check the rules (pure functions
+in the domain modules), have the store act, then announce what happened.
+
+Typed on :mod:`campaigns.ports` only: no storage, no HTTP, no dialer here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from campaigns.ports import AgentEvents, AgentFloor, AgentStore, Clock, Store
+from campaigns.services.agent_state import AgentState, AgentStates
+from campaigns.services.callbacks import Callbacks
+from campaigns.services.cases import Cases
+from campaigns.services.interactions import Interactions, InteractionView
+from campaigns.services.users import Users
+from campaigns.spec import Wrapup
+
+__all__ = [
+    "AgentState",
+    "AgentStates",
+    "Callbacks",
+    "Cases",
+    "InteractionView",
+    "Interactions",
+    "Services",
+    "Users",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the HTTP app and the engine are given by the composition root."""
+
+    users: Users
+    interactions: Interactions
+    callbacks: Callbacks
+    cases: Cases
+    agents: AgentStates
+    campaigns: Store
+    clock: Clock
+    floor: AgentFloor | None = None
+
+    @classmethod
+    def build(
+        cls,
+        store: AgentStore,
+        campaigns: Store,
+        events: AgentEvents,
+        clock: Clock,
+        inbound_wrapup: Wrapup | None = None,
+        floor: AgentFloor | None = None,
+    ) -> Services:
+        return cls(
+            Users(store, clock),
+            Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
+            Callbacks(store, campaigns, events, clock),
+            Cases(store, events, clock),
+            AgentStates(store, campaigns, events, floor),
+            campaigns,
+            clock,
+            floor,
+        )

@@ -1,0 +1,95 @@
+"""Agent state: ready, paused with a reason, logged out; logging in to campaigns."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+from campaigns import wrapup as rules
+from campaigns.errors import Code, Conflict, Invalid, NotFound
+from campaigns.ports import AgentEvents, AgentFloor, InteractionStore, Store
+from campaigns.users import User, check_extension
+
+
+class AgentState(enum.StrEnum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    PAUSED = "paused"
+
+
+class AgentStates:
+    """Agents' own state (ready, paused, logged out), through the dialer's floor when there
+    is one."""
+
+    def __init__(
+        self,
+        store: InteractionStore,
+        campaigns: Store,
+        events: AgentEvents,
+        floor: AgentFloor | None = None,
+    ) -> None:
+        self._store = store
+        self._campaigns = campaigns
+        self._events = events
+        self._floor = floor
+        # One entry per user who ever set a state: bounded by the users table.
+        self._states: dict[int, tuple[AgentState, str | None]] = {}
+
+    async def may_become_ready(self, agent_id: int) -> bool:
+        """False while a forced registration of the agent is missing."""
+        return rules.may_become_ready(await self._store.awaiting_wrapup(agent_id))
+
+    async def set_state(
+        self,
+        user: User,
+        state: AgentState,
+        reason: str | None,
+        campaigns: Sequence[int] | None = None,
+    ) -> str:
+        """Ready is refused while a forced registration is missing, or during a call.
+
+        With the dialer's floor behind it, the first ready or pause logs the agent in to
+        ``campaigns`` (None: every running campaign) with their phone (the user's
+        extension, default ``PJSIP/<username>``).
+        """
+        for campaign_id in campaigns or ():
+            try:
+                await self._campaigns.get_campaign(campaign_id)
+            except NotFound:
+                raise Invalid(f"campaigns: no campaign {campaign_id}", field="campaigns") from None
+        if state is AgentState.READY and not await self.may_become_ready(user.id):
+            raise Conflict(
+                "register the last call before becoming ready",
+                code=Code.WRAPUP_REGISTRATION_REQUIRED,
+            )
+        if self._floor is None:
+            self._states[user.id] = (state, reason)
+            self._events.agent_state(user.id, state.value, reason)
+            return state.value
+        floor = self._floor
+        current, _ = floor.state_of(user.id)
+        if state is AgentState.LOGGED_OUT:
+            floor.log_out(user.id)
+            return AgentState.LOGGED_OUT.value
+        if current in ("on_call", "reserved"):
+            raise Conflict("the agent is on a call", code=Code.AGENT_ON_CALL)
+        if current == AgentState.LOGGED_OUT.value or campaigns is not None:
+            # An extension stored before dial strings were checked is checked again here.
+            phone = check_extension(user.extension) or f"PJSIP/{user.username}"
+            floor.log_in(user.id, phone, campaigns)
+        if state is AgentState.READY:
+            floor.ready(user.id)
+        else:
+            floor.pause(user.id, reason)
+        return floor.state_of(user.id)[0]
+
+    def campaigns_of(self, user_id: int) -> tuple[list[int], bool]:
+        if self._floor is not None:
+            return self._floor.campaigns_of(user_id)
+        return [], False
+
+    def state_of(self, user_id: int) -> tuple[str, str | None]:
+        if self._floor is not None:
+            return self._floor.state_of(user_id)
+        state, reason = self._states.get(user_id, (AgentState.LOGGED_OUT, None))
+        return state.value, reason

@@ -1,0 +1,34 @@
+"""The do-not-call list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from campaigns.storage import tables as t
+from campaigns.storage.base import SqlBase
+from campaigns.storage.fast import bulk
+from campaigns.storage.fast.sqlite_driver import long_running
+
+
+class DncRows(SqlBase):
+    @long_running
+    async def dnc_add(self, phones: Sequence[str], reason: str, now: datetime) -> int:
+        return await self._tx(lambda conn: bulk.add_dnc(conn, phones, reason, now))
+
+    async def dnc_remove(self, phones: Sequence[str]) -> int:
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                sa.delete(t.dnc).where(t.dnc.c.phone.in_(list(set(phones))))
+            )
+            return result.rowcount
+
+        return await self._tx(work)
+
+    async def dnc_contains(self, phone: str) -> bool:
+        async with self._engine.connect() as conn:
+            found = await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone == phone))
+            return found.first() is not None
