@@ -42,7 +42,6 @@ def now() -> datetime:
 async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], list[int]]:
     """Schema, a running campaign open all week, one contact per agent, topics, users."""
     from campaigns.model import CampaignState, ContactRow
-    from campaigns.services import Services
     from campaigns.services.testing import RecordingEvents
     from campaigns.spec import CallingHours, CampaignSpec, Wrapup
     from campaigns.storage.engine import make_engine
@@ -50,11 +49,13 @@ async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], lis
     from campaigns.storage.store import SqlAgentStore, SqlStore
     from campaigns.users import Role
     from campaigns.wrapup import SEED_END_REASONS
+    from dialer.app import build_services
+    from dialer.clock import SystemClock
 
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine)
     store, agent_store = SqlStore(engine), SqlAgentStore(engine)
-    services = Services.build(agent_store, store, RecordingEvents(), now)
+    services = build_services(store, RecordingEvents(), SystemClock())
     hours = CallingHours(start=dtime(0, 0), end=dtime(23, 59, 59), weekdays=frozenset(range(7)))
     spec = CampaignSpec(name="bench", hours=hours, wrapup=Wrapup(seconds=60))
     campaign = await store.create_campaign(spec, now())
@@ -82,31 +83,32 @@ def serve(db: Path, port: int) -> None:
     """The server process: the app as the composition root would build it, over SQLite."""
     import uvicorn
 
-    from agent_api.app import create_app
-    from agent_api.hub import AgentHub
-    from agent_api.mqtt import NullPublisher
-    from agent_api.notifier import Notifier, Topics
-    from campaigns.services import Services
-    from campaigns.storage.engine import make_engine
-    from campaigns.storage.store import SqlAgentStore, SqlStore
+    from dialer.app import build_api, open_store
+    from dialer.clock import SystemClock
     from dialer.logs import configure
     from dialer.service import settle_heap
-    from dialer.settings import ApiSettings
+    from dialer.settings import load_settings
 
     configure("warning", "json")
-    # One connection: SQLite has one writer anyway, and waiting on its file lock (busy
-    # timeout back-off) costs far more than queueing for the connection in the pool.
-    engine = make_engine(f"sqlite+aiosqlite:///{db}", pool_size=1, max_overflow=0)
-    hub = AgentHub()
-    services = Services.build(
-        SqlAgentStore(engine),
-        SqlStore(engine),
-        Notifier(hub, NullPublisher(), Topics()),
-        now,
-    )
-    app = create_app(services, ApiSettings(port=port), hub)
-    settle_heap()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    settings = load_settings(database_url=f"sqlite+aiosqlite:///{db}", api={"port": port})
+
+    async def run() -> None:
+        # One connection: SQLite has one writer anyway, and waiting on its file lock (busy
+        # timeout back-off) costs far more than queueing for the connection in the pool.
+        async with open_store(settings, migrate=False, pool_size=1, max_overflow=0) as store:
+            app = build_api(settings, store, SystemClock()).api
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+            )
+            settle_heap()
+            await uvicorn.Server(config).serve()
+
+    try:
+        import uvloop  # what uvicorn.run picks when it is installed
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
 
 
 class Pacer:

@@ -25,15 +25,13 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ami_bridge import AsteriskAmiBridge
 from ami_bridge.simulator import Behaviour, PbxSimulator
 from campaigns.model import CampaignState, ContactRow
 from campaigns.spec import CampaignSpec
 from campaigns.storage.store import SqlStore
-from dialer.agents import Roster
-from dialer.app import open_store
+from dialer.agents import AgentStatus, Roster
+from dialer.app import build_engine, open_bridge, open_store
 from dialer.clock import SystemClock
-from dialer.engine import Engine, EngineConfig
 from dialer.settings import load_settings
 
 TARGET_P99_MS = 50.0
@@ -52,30 +50,30 @@ class TimedSimulator(PbxSimulator):
 
 
 async def run(dispatches: int, folder: Path) -> list[float]:
-    settings = load_settings(data_dir=folder, database_url="")
+    settings = load_settings(
+        data_dir=folder, database_url="", instance_id="bench", ami={"simulate": True}
+    )
+    simulator = {"rules": [(r".", Behaviour.BUSY)], "time_scale": 0.001}
     async with (
         open_store(settings) as store,
-        TimedSimulator(rules=[(r".", Behaviour.BUSY)], time_scale=0.001) as pbx,
-        AsteriskAmiBridge(
-            host="127.0.0.1", port=pbx.port, username="ringback", secret="ringback"
-        ) as bridge,
+        open_bridge(settings, simulator_options=simulator, simulator=TimedSimulator) as (
+            bridge,
+            sim,
+        ),
     ):
+        assert isinstance(sim, TimedSimulator)
+        pbx = sim
         await fill(store, dispatches + 10)
         roster = Roster()
         clock = SystemClock()
-        engine = Engine(
-            store=store,
-            bridge=bridge,
-            roster=roster,
-            clock=clock,
-            config=EngineConfig(owner="bench"),
-        )
+        engine = build_engine(settings, store=store, bridge=bridge, roster=roster, clock=clock)
         roster.login(1, "PJSIP/agent1", [1], clock.now())
         task = asyncio.create_task(engine.run())
         latencies = []
         loop = asyncio.get_running_loop()
         for _ in range(dispatches):
-            if roster.get(1).status.value != "paused":  # type: ignore[union-attr]
+            seat = roster.get(1)
+            if seat is not None and seat.status is not AgentStatus.PAUSED:
                 roster.pause(1, "bench", clock.now())
             await asyncio.wait_for(engine.until_quiet(), 5)
             pbx.arrived.clear()

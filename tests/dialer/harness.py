@@ -17,13 +17,16 @@ from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
 from dialer.agents import Roster
+from dialer.app import build_engine
 from dialer.clock import LoopClock
-from dialer.engine import Engine, EngineConfig
+from dialer.engine import Engine
+from dialer.settings import load_settings
 from dialer.testing import CallModel, CountingStore, SimulatedAgents, SimulatedPbx, VirtualTimeLoop
 
 T = TypeVar("T")
 # Monday 23 November 2026, 09:00 in Oslo: inside the default calling hours.
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+SETTINGS = load_settings(database_url="sqlite+aiosqlite://")
 
 
 def run_virtual(main: Callable[[VirtualTimeLoop], Awaitable[T]]) -> T:
@@ -145,12 +148,15 @@ async def make_floor(
     roster = Roster()
     pbx = pbx or SimulatedPbx(model, seed=seed, outcome_for=outcome_for)
     agents = SimulatedAgents(roster, clock, wrapup_seconds)
-    engine = Engine(
+    engine = build_engine(
+        SETTINGS,
         store=store,
         bridge=pbx,
         roster=roster,
         clock=clock,
-        config=EngineConfig(owner=owner, lease=timedelta(minutes=5), max_idle=max_idle),
         events=agents,
+        owner=owner,
+        lease=timedelta(minutes=5),
+        max_idle=max_idle,
     )
     return Floor(loop, store, raw, pbx, roster, clock, agents, engine, campaign_id)
