@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from campaigns.errors import NotFound
-from campaigns.storage.engine import transaction
 from campaigns.storage.fast.prepared import Prepared, read
+from campaigns.storage.transactions import transaction
 
 T = TypeVar("T")
 

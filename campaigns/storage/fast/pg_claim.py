@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from campaigns.storage.engine import retrying
+from campaigns.storage.transactions import retrying
 
 _ASYNCPG_ERRORS = (
     asyncpg.PostgresError,

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from campaigns.storage.engine import transaction
+from campaigns.storage.transactions import transaction
 
 T = TypeVar("T")
 
@@ -171,7 +171,8 @@ class Writes(Protocol):
 
 async def write(engine: AsyncEngine, work: Callable[[Writes], Awaitable[T]]) -> T:
     """``work`` in one transaction: on SQLite through the service's connection's driver,
-    elsewhere through SQLAlchemy (:func:`campaigns.storage.engine.transaction`, which retries)."""
+    elsewhere through SQLAlchemy (:func:`~campaigns.storage.transactions.transaction`,
+    which retries)."""
     if engine.dialect.name != "sqlite":
         return await transaction(engine, lambda conn: work(_SqlAlchemyWrites(conn)))
     async with engine.connect() as conn:
