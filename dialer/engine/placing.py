@@ -8,6 +8,7 @@ The attempt is written before its Originate is sent, so a crash leaves a trace
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -164,6 +165,14 @@ class Placer:
         except (AmiError, ValueError) as exc:
             log.error("originate_failed", attempt_id=attempt.id, error=str(exc))
             await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
+        except Exception:
+            # A fault of ours: whether Asterisk got the Originate is unknown, so end the
+            # call if it is up, and close the attempt rather than leave the contact
+            # dialing for as long as the service runs.
+            with contextlib.suppress(Exception):
+                await self._bridge.hangup(str(attempt.id))
+            await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
+            raise
 
     async def dial_agent_first(self, call: Call, seat: Seat) -> None:
         """Ring the agent's phone; once they answer, the dialplan dials the contact."""

@@ -1,0 +1,77 @@
+"""Faults inside the engine: a batch whose dialling fails, an agent Asterisk cannot reach."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ami_bridge import AmiError
+from campaigns.model import ContactState, Outcome
+from dialer.agents import AgentStatus
+from dialer.testing import CallModel, SimulatedPbx, VirtualTimeLoop
+from tests.dialer.harness import make_floor, run_virtual
+
+ALL_HUMAN = CallModel(human=1.0, machine=0, busy=0, congestion=0, invalid=0, mean_talk=60)
+
+
+class BrokenOnce(SimulatedPbx):
+    """An Originate that fails with an unexpected error (not an AMI one) the first time."""
+
+    def __init__(self) -> None:
+        super().__init__(ALL_HUMAN)
+        self.failed = False
+
+    async def originate(self, attempt_id: str, *, phone: str, **kw: object) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("boom")
+        await super().originate(attempt_id, phone=phone, **kw)  # type: ignore[arg-type]
+
+
+class RefusesConnect(SimulatedPbx):
+    """Asterisk refuses to put answered calls through to the agent's phone."""
+
+    async def connect(self, attempt_id: str, *, agent_channel: str) -> None:
+        raise AmiError(f"Redirect {attempt_id}: No such channel")
+
+
+def test_a_failed_batch_gives_its_claimed_contacts_back(tmp_path: Path) -> None:
+    """Dialling fails mid-batch: the contacts claimed and not dialled are not left
+    ``dialing`` with renewed leases; they come back (a minute later) and are called."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        pbx = BrokenOnce()
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=pbx)
+        floor.login(1, 2, 3)
+        await floor.start()
+        await floor.sleep(10)
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state.get(ContactState.DIALING, 0) == 0
+        await floor.sleep(3600)
+        await floor.stop()
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state == {ContactState.COMPLETED: 3}
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_an_agent_asterisk_cannot_connect_to_is_paused(tmp_path: Path) -> None:
+    """The Redirect to the agent's phone is refused: the call is abandoned and the agent is
+    paused with the reason, not left ready to drop every next call."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=RefusesConnect(ALL_HUMAN))
+        floor.login(1)
+        await floor.start()
+        await floor.sleep(600)
+        await floor.stop()
+        seat = floor.roster.get(1)
+        assert seat is not None and seat.status is AgentStatus.PAUSED
+        assert seat.pause_reason.startswith("connect failed")
+        outcomes: Mapping[Outcome, int] = floor.agents.outcomes
+        assert outcomes == {Outcome.ABANDONED: 1}
+        assert [(a, r[:14]) for a, _, r in floor.agents.phone_failures] == [(1, "connect failed")]
+        await floor.close()
+
+    run_virtual(main)
