@@ -100,6 +100,9 @@ class RosterFloor:
     def log_out(self, agent_id: int) -> None:
         self._roster.logout(agent_id)
 
+    async def hang_up(self, agent_id: int, attempt_id: int) -> bool:
+        return await self._engine().hang_up(agent_id, attempt_id)
+
     async def preview_next(self, agent_id: int, campaign_id: int) -> Contact | None:
         held = self._previewing.pop(agent_id, None)
         if held is not None:

@@ -76,6 +76,11 @@ class AgentFloor(Protocol):
 
     def log_out(self, agent_id: int) -> None: ...
 
+    async def hang_up(self, agent_id: int, attempt_id: int) -> bool:
+        """The agent ends their current dialer call: hang it up in Asterisk and move the
+        agent to wrap-up now. False when the call is not up or not the agent's."""
+        ...
+
     def previewing(self, agent_id: int) -> int | None:
         """The contact the agent is previewing now, if any."""
         ...

@@ -102,6 +102,9 @@ class Interactions:
         return await self._end(await self._store.get_interaction(interaction_id))
 
     async def _end(self, interaction: Interaction) -> Interaction:
+        if interaction.ended_at is not None:
+            # Ended once already (by the agent, then by the hang-up it caused): one wrap-up.
+            return interaction
         settings = await self._wrapup_settings(interaction)
         now = self._clock()
         ended = await self._store.end_interaction(
@@ -110,7 +113,8 @@ class Interactions:
             rules.wrapup_deadline(now, settings),
             settings.forced_registration if settings else False,
         )
-        if ended.awaiting_wrapup:
+        # The store keeps the first ending; only the one that made it starts the countdown.
+        if ended.awaiting_wrapup and ended.ended_at == now:
             self._events.wrapup_started(ended, rules.wrapup_timer(ended, now))
         return ended
 
@@ -193,8 +197,15 @@ class Interactions:
         return await self.start_interaction(user.id, phone, direction, contact=contact)
 
     async def end(self, user: User, interaction_id: int) -> Interaction:
-        """The agent ends a call it recorded."""
-        return await self._end(await self._owned(user, interaction_id))
+        """The agent ends a call: a dialer call still up is hung up in Asterisk first."""
+        interaction = await self._owned(user, interaction_id)
+        if (
+            interaction.ended_at is None
+            and interaction.attempt_id is not None
+            and self._floor is not None
+        ):
+            await self._floor.hang_up(user.id, interaction.attempt_id)
+        return await self._end(interaction)
 
     async def view(self, user: User, interaction_id: int) -> InteractionView:
         interaction = await self._owned(user, interaction_id)

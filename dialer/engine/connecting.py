@@ -185,6 +185,21 @@ class CallFlow:
             # still holds for the owner).
             self._callback_missed(call.callback)
 
+    async def hang_up(self, agent_id: int, attempt_id: int) -> bool:
+        """The agent ends the call they are on. The agent goes to wrap-up now, so that the
+        CallEnded that follows the Hangup finds them there (or already ready again) and does
+        not move them a second time."""
+        call = self._calls.get(str(attempt_id))
+        if call is None or call.ended or call.agent_id != agent_id or call.abandoned:
+            return False
+        seat = self._roster.get(agent_id)
+        if seat is not None and seat.status is AgentStatus.ON_CALL:
+            self._roster.wrapup(agent_id, self._clock.now())
+        log.info("agent_hangup", attempt_id=attempt_id, agent_id=agent_id)
+        with contextlib.suppress(AmiError):
+            await self._bridge.hangup(str(attempt_id))
+        return True
+
     async def _on_ended(self, call: Call, event: CallEnded) -> None:
         call.ended = True
         if call.agent_id is not None and not call.abandoned and not call.agent_answered:

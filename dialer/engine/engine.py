@@ -195,6 +195,10 @@ class Engine:
         if after is not None and after.status is AgentStatus.FREE:
             self._flow.agent_freed()
 
+    async def hang_up(self, agent_id: int, attempt_id: int) -> bool:
+        """The agent ends their call: hung up in Asterisk, the agent in wrap-up at once."""
+        return await self._flow.hang_up(agent_id, attempt_id)
+
     # Preview
 
     async def preview_next(self, agent_id: int, campaign_id: int) -> Contact | None:

@@ -14,6 +14,7 @@ from campaigns.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorize
 from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.services import AgentState, Services
+from campaigns.services.interactions import Interactions
 from campaigns.services.testing import RecordingEvents, SettableClock
 from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.storage.store import SqlAgentStore, SqlStore
@@ -331,3 +332,40 @@ async def test_an_agent_records_only_contacts_offered_to_them(world: World) -> N
     assert taken.contact_id == w.contact_id
     with pytest.raises(NotFound):
         await it.take(w.other, "+4741000001", Direction.OUTBOUND, w.contact_id, w.campaign_id)
+
+
+class HangingFloor:
+    """Just enough of the dialer's floor for the agent's hang-up: records what it is asked."""
+
+    def __init__(self) -> None:
+        self.hung_up: list[tuple[int, int]] = []
+
+    async def hang_up(self, agent_id: int, attempt_id: int) -> bool:
+        self.hung_up.append((agent_id, attempt_id))
+        return True
+
+
+async def test_ending_a_dialer_call_hangs_it_up_and_counts_down_once(world: World) -> None:
+    """The agent's end hangs the call up through the floor; the end the hang-up causes
+    (and any repeat) changes nothing: one countdown, one registration, then ready."""
+    w = world
+    floor = HangingFloor()
+    it = Interactions(w.agent_store, w.store, w.events, w.clock, floor=floor)  # type: ignore[arg-type]
+    contact = await w.store.get_contact(w.contact_id)
+    attempt = await w.store.start_attempt(contact, "test", NOW, NOW + timedelta(minutes=5))
+    interaction = await it.start_interaction(
+        w.agent.id, contact.phone, contact=contact, attempt_id=attempt.id
+    )
+    w.clock.advance(5)
+    ended = await it.end(w.agent, interaction.id)
+    assert floor.hung_up == [(w.agent.id, attempt.id)]
+    assert ended.ended_at == w.clock.now
+    w.clock.advance(1)
+    again = await it.end_interaction(interaction.id)
+    assert again.ended_at == ended.ended_at
+    await it.end(w.agent, interaction.id)
+    assert floor.hung_up == [(w.agent.id, attempt.id)]
+    assert w.events.names().count("wrapup_started") == 1
+    assert not await it.may_become_ready(w.agent.id)
+    await it.register(w.agent, interaction.id, RegistrationDraft())
+    assert await it.may_become_ready(w.agent.id)

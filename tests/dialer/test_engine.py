@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from campaigns.model import ContactState, Outcome
+from dialer.agents import AgentStatus
 from dialer.testing import CallModel, VirtualTimeLoop
 from tests.dialer.harness import make_floor, run_virtual
 
@@ -94,6 +95,38 @@ def test_answer_with_no_free_agent_is_abandoned_and_requeued_first(tmp_path: Pat
         first_abandoned = next(aid for aid in floor.pbx.hangups if aid not in floor.pbx.connected)
         phone = dict(floor.pbx.originates)[first_abandoned]
         assert [p for _, p in floor.pbx.originates].count(phone) >= 2
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_the_agent_hangs_up_the_call_and_wraps_up_once(tmp_path: Path) -> None:
+    """The agent ends a long call: it is hung up in the PBX, the agent is in wrap-up at once
+    and stays there (not moved again) when the call's end arrives; a stranger's hang-up
+    and a second one are refused."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        long_talk = CallModel(human=1.0, machine=0, busy=0, congestion=0, invalid=0, mean_talk=3600)
+        floor = await make_floor(loop, tmp_path, contacts=1, model=long_talk, wrapup_seconds=600)
+        floor.login(1, 2, ready=False)
+        floor.roster.ready(1, floor.now())
+        await floor.start()
+        while not floor.agents.connected:
+            await floor.sleep(1)
+        await floor.sleep(5)
+        (_, attempt_id, _) = floor.agents.connected[0]
+        assert floor.roster.get(1).status is AgentStatus.ON_CALL
+        assert not await floor.engine.hang_up(2, attempt_id)
+        assert await floor.engine.hang_up(1, attempt_id)
+        assert floor.roster.get(1).status is AgentStatus.WRAPUP
+        assert floor.pbx.hangups == [str(attempt_id)]
+        await floor.sleep(5)
+        assert floor.roster.get(1).status is AgentStatus.WRAPUP
+        assert not await floor.engine.hang_up(1, attempt_id)
+        assert floor.engine.calls_in_progress == 0
+        await floor.stop()
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.attempts_by_outcome == {Outcome.ANSWERED: 1}
         await floor.close()
 
     run_virtual(main)
