@@ -8,12 +8,11 @@ import re
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import FastAPI, HTTPException
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent_api import errors
 from agent_api.config import ApiOptions
 from agent_api.hub import AgentHub
 from agent_api.routers import (
@@ -28,23 +27,12 @@ from agent_api.routers import (
     wrapup,
 )
 from agent_api.schemas import Health
-from campaigns.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from campaigns.imports.files import DEFAULT_MAX_BYTES
 from campaigns.services import Services
 
 log = structlog.get_logger()
 
 MAX_BODY_BYTES = 64 * 1024
-
-# Domain error classes (campaigns.errors, one tree) to HTTP statuses: the one mapping.
-_STATUS: tuple[tuple[type[DomainError], int], ...] = (
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (Invalid, 422),
-    (DomainError, 400),
-)
 
 
 def create_app(
@@ -58,7 +46,8 @@ def create_app(
 ) -> FastAPI:
     """The API over ``services``; ``hub`` feeds /agents/me/events, ``publisher`` (MQTT) is
     only read for /health."""
-    app = FastAPI(
+    # Swagger UI and ReDoc from the package's own copies: a PBX network is often offline.
+    app = FastAPIOffline(
         title="Ringback agent API",
         version="0.1.0",
         description="Agents, wrap-up, end reasons, callbacks, cases and campaigns.",
@@ -80,41 +69,7 @@ def create_app(
             event_subscribers=hub.subscribers,
         )
 
-    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, DomainError)
-        status = next(code for kind, code in _STATUS if isinstance(exc, kind))
-        code, field = exc.code.value, exc.field
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(
-            {"code": code, "message": str(exc), "field": field}, status, headers=headers
-        )
-
-    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        parts, fields = [], []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"] if p not in ("body", "query", "path")]
-            name = ".".join(loc) or "body"
-            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            parts.append(f"{name}: {message}")
-            fields.append(name)
-        return JSONResponse(
-            {"code": "invalid", "message": "; ".join(parts), "field": ",".join(fields)}, 422
-        )
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        code = "too_large" if exc.status_code == 413 else f"http_{exc.status_code}"
-        field = "body" if exc.status_code == 413 else None
-        return JSONResponse(
-            {"code": code, "message": str(exc.detail), "field": field},
-            exc.status_code,
-            headers=exc.headers,
-        )
-
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(DomainError, domain_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
+    errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(Guard)
     return app

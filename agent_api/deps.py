@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_api.hub import AgentHub
@@ -38,7 +38,9 @@ async def current_user(
     return await (await get_services(request)).users.authenticate(credentials.credentials)
 
 
-async def manager(user: Annotated[User, Depends(current_user)]) -> User:
+# The role is named in the OpenAPI security requirement (OpenAPI 3.1 lets a bearer scheme
+# list roles): the document then shows which operations are for managers.
+async def manager(user: Annotated[User, Security(current_user, scopes=["manager"])]) -> User:
     require_manager(user)
     return user
 

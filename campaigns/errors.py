@@ -2,7 +2,8 @@
 
 Every refusal is a :class:`DomainError` with a ``code`` from :class:`Code` (stable: clients
 match on it), a message for people, and the request field to blame when there is one.
-The HTTP status of each class is chosen in one place (``agent_api.errors``).
+The HTTP status of each class is chosen in one place (``agent_api.errors``), which also
+documents :data:`MEANINGS` in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -44,6 +45,37 @@ class Code(enum.StrEnum):
 
     PREVIEW_UNAVAILABLE = "preview.unavailable"
     PREVIEW_MODE = "preview.mode"
+
+
+MEANINGS: dict[Code, str] = {
+    Code.DOMAIN_ERROR: "the request was refused by a rule with no more specific code",
+    Code.INVALID: "a value cannot be used as given; `field` names it",
+    Code.NOT_FOUND: "no such thing, or it is not yours to see",
+    Code.CONFLICT: "clashes with the current state (a name taken, a move not allowed)",
+    Code.FORBIDDEN: "your role may not do this (managers and administrators only)",
+    Code.UNAUTHORIZED: "no bearer token, or one that is not valid",
+    Code.USER_EXISTS: "a user with that username exists",
+    Code.AGENT_ON_CALL: "the agent is on a call or in wrap-up",
+    Code.WRAPUP_ALREADY_REGISTERED: "the interaction has its registration already",
+    Code.WRAPUP_CAMPAIGN_CATEGORY: "a topic of another campaign's category",
+    Code.WRAPUP_SINGLE_CHOICE: "two topics of a single-choice category",
+    Code.WRAPUP_CALL_ACTIVE: "the call is still up",
+    Code.WRAPUP_NOT_EXTENDABLE: "the campaign does not allow extending the wrap-up",
+    Code.WRAPUP_REGISTRATION_REQUIRED: "forced registration: register before going ready",
+    Code.WRAPUP_CONTACT_BUSY: "dialer feedback refused: the contact was dialled again since",
+    Code.CALLBACK_IN_PAST: "the callback time has passed",
+    Code.CALLBACK_TOO_FAR: "the callback time is more than a year ahead",
+    Code.CALLBACK_OUTSIDE_HOURS: "the callback time is outside the contact's calling hours",
+    Code.CALLBACK_CLOSED: "the callback is done or cancelled",
+    Code.CASE_MISSING_FIELDS: "the case type's mandatory fields are missing; `field` lists them",
+    Code.CASE_NOT_CREATOR: "only the creator may change this case",
+    Code.CASE_TAKEN: "another department has taken the case up",
+    Code.CASE_BAD_TRANSITION: "the case cannot move to that status",
+    Code.CASE_CHANGED: "the case changed meanwhile; read it again",
+    Code.PREVIEW_UNAVAILABLE: "previewing needs the dialer, which is not running behind this API",
+    Code.PREVIEW_MODE: "the campaign is not in preview mode",
+}
+"""What each code means, for people: the OpenAPI document's catalogue."""
 
 
 class DomainError(Exception):

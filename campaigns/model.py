@@ -54,7 +54,7 @@ class ContactState(enum.StrEnum):
 
 
 class Outcome(enum.StrEnum):
-    """One final outcome per attempt (SPEC section 2)."""
+    """One final outcome per attempt."""
 
     ANSWERED = "answered"
     NO_ANSWER = "no_answer"

@@ -25,7 +25,7 @@ class Direction(enum.StrEnum):
 
 
 class Feedback(enum.StrEnum):
-    """Dialer feedback given with a registration (seed 004, "Handling")."""
+    """Dialer feedback given with a registration."""
 
     NOT_ANSWERED = "not_answered"
     ANSWERING_MACHINE = "answering_machine"
