@@ -109,10 +109,13 @@ class CategoryIn(In):
     name: Name
     multi_choice: bool = False
     campaign_id: Id | None = None
+    required: bool = False
+    """A forced registration needs a topic of this category when it is offered."""
 
 
 class CategoryPatch(In):
-    active: bool
+    active: bool | None = None
+    required: bool | None = None
 
 
 class TopicIn(In):
@@ -134,6 +137,7 @@ class CategoryOut(Out):
     multi_choice: bool
     campaign_id: int | None
     active: bool
+    required: bool = False
     topics: list[TopicOut] = []
 
 

@@ -31,6 +31,7 @@ class Code(enum.StrEnum):
     WRAPUP_NOT_EXTENDABLE = "wrapup.not_extendable"
     WRAPUP_REGISTRATION_REQUIRED = "wrapup.registration_required"
     WRAPUP_CONTACT_BUSY = "wrapup.contact_busy"
+    WRAPUP_TOPIC_REQUIRED = "wrapup.topic_required"
 
     CALLBACK_IN_PAST = "callback.in_past"
     CALLBACK_TOO_FAR = "callback.too_far"

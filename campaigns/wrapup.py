@@ -40,6 +40,8 @@ class Category:
     campaign_id: int | None = None
     """Set: the category is offered only for this campaign's dialer calls."""
     active: bool = True
+    required: bool = False
+    """A forced registration needs a topic of this category when it is offered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +264,30 @@ def check_topics(
                 code=Code.WRAPUP_SINGLE_CHOICE,
                 field="topic_ids",
             )
+
+
+# Dialer feedback that ends a call with nothing to register about its subject.
+_ENDING_FEEDBACK = frozenset({Feedback.NOT_ANSWERED, Feedback.ANSWERING_MACHINE, Feedback.CALLBACK})
+
+
+def check_required(
+    draft: RegistrationDraft,
+    offered: Iterable[Category],
+    topics: Mapping[int, Topic],
+) -> None:
+    """A forced registration needs a topic of every required category offered for the call,
+    unless the dialer feedback says the call was not a conversation (or is called back)."""
+    if draft.feedback in _ENDING_FEEDBACK:
+        return
+    chosen = {topics[t].category_id for t in draft.topic_ids if t in topics}
+    missing = [c.name for c in offered if c.required and c.id not in chosen]
+    if missing:
+        names = ", ".join(repr(name) for name in missing)
+        raise Invalid(
+            f"topic_ids: a topic is required from {names}",
+            code=Code.WRAPUP_TOPIC_REQUIRED,
+            field="topic_ids",
+        )
 
 
 def check_draft(interaction: Interaction, draft: RegistrationDraft) -> None:

@@ -20,6 +20,7 @@ from agent_api.schemas import (
     TopicIn,
     TopicOut,
 )
+from campaigns.errors import Invalid
 from campaigns.wrapup import StatsQuery
 
 router = APIRouter(tags=["wrap-up"])
@@ -34,7 +35,7 @@ async def list_categories(svc: Svc, _: Me) -> list[CategoryOut]:
 @router.post("/wrapup/categories", response_model=CategoryOut, status_code=201)
 async def create_category(body: CategoryIn, svc: Svc, me: Manager) -> CategoryOut:
     category = await svc.interactions.create_category(
-        me, body.name, body.multi_choice, body.campaign_id
+        me, body.name, body.multi_choice, body.campaign_id, body.required
     )
     return CategoryOut.model_validate(category)
 
@@ -43,7 +44,14 @@ async def create_category(body: CategoryIn, svc: Svc, me: Manager) -> CategoryOu
 async def patch_category(
     category_id: IdPath, body: CategoryPatch, svc: Svc, me: Manager
 ) -> CategoryOut:
-    category = await svc.interactions.set_category_active(me, category_id, body.active)
+    """Deactivate or reactivate, mark required or not."""
+    if body.active is None and body.required is None:
+        raise Invalid("active: give active, required or both", field="active")
+    category = None
+    if body.active is not None:
+        category = await svc.interactions.set_category_active(me, category_id, body.active)
+    if body.required is not None:
+        category = await svc.interactions.set_category_required(me, category_id, body.required)
     return CategoryOut.model_validate(category)
 
 

@@ -57,10 +57,14 @@ class CatalogueStore(Protocol):
     """Wrap-up categories and topics, and end reasons."""
 
     async def create_category(
-        self, name: str, multi_choice: bool, campaign_id: int | None
+        self, name: str, multi_choice: bool, campaign_id: int | None, required: bool = False
     ) -> Category: ...
 
     async def set_category_active(self, category_id: int, active: bool) -> Category: ...
+
+    async def set_category_required(self, category_id: int, required: bool) -> Category:
+        """Required: a forced registration needs a topic of it when it is offered."""
+        ...
 
     async def create_topic(self, category_id: int, name: str, script: str) -> Topic: ...
 

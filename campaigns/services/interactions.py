@@ -228,6 +228,11 @@ class Interactions:
         rules.check_draft(interaction, draft)
         topics, categories = await self._store.topics_with_categories(draft.topic_ids)
         rules.check_topics(interaction, draft.topic_ids, topics, categories)
+        settings = await self._wrapup_settings(interaction)
+        if interaction.registration_required or (settings and settings.forced_registration):
+            catalogue, _ = await self._store.catalogue()
+            offered = rules.offered_categories(catalogue, interaction)
+            rules.check_required(draft, offered, topics)
         outcome = None
         if draft.end_reason is not None:
             reason = await self._reason(draft.end_reason.reason_id)
@@ -287,16 +292,27 @@ class Interactions:
     # Catalogue (managers)
 
     async def create_category(
-        self, actor: User, name: str, multi_choice: bool, campaign_id: int | None
+        self,
+        actor: User,
+        name: str,
+        multi_choice: bool,
+        campaign_id: int | None,
+        required: bool = False,
     ) -> Category:
         require_manager(actor)
         if campaign_id is not None:
             await self._campaign(campaign_id)
-        return await self._store.create_category(name, multi_choice, campaign_id)
+        return await self._store.create_category(name, multi_choice, campaign_id, required)
 
     async def set_category_active(self, actor: User, category_id: int, active: bool) -> Category:
         require_manager(actor)
         return await self._store.set_category_active(category_id, active)
+
+    async def set_category_required(
+        self, actor: User, category_id: int, required: bool
+    ) -> Category:
+        require_manager(actor)
+        return await self._store.set_category_required(category_id, required)
 
     async def create_topic(self, actor: User, category_id: int, name: str, script: str) -> Topic:
         require_manager(actor)

@@ -24,14 +24,18 @@ _CATALOGUE = Prepared(
 
 class CatalogueRows(SqlBase):
     async def create_category(
-        self, name: str, multi_choice: bool, campaign_id: int | None
+        self, name: str, multi_choice: bool, campaign_id: int | None, required: bool = False
     ) -> Category:
         async def work(conn: AsyncConnection) -> Category:
             row = (
                 await conn.execute(
                     sa.insert(t.wrapup_categories)
                     .values(
-                        name=name, multi_choice=multi_choice, campaign_id=campaign_id, active=True
+                        name=name,
+                        multi_choice=multi_choice,
+                        campaign_id=campaign_id,
+                        active=True,
+                        required=required,
                     )
                     .returning(*t.wrapup_categories.c)
                 )
@@ -44,12 +48,18 @@ class CatalogueRows(SqlBase):
             raise NotFound(f"campaign_id: no campaign {campaign_id}", field="campaign_id") from None
 
     async def set_category_active(self, category_id: int, active: bool) -> Category:
+        return await self._update_category(category_id, active=active)
+
+    async def set_category_required(self, category_id: int, required: bool) -> Category:
+        return await self._update_category(category_id, required=required)
+
+    async def _update_category(self, category_id: int, **values: bool) -> Category:
         async def work(conn: AsyncConnection) -> Category:
             row = (
                 await conn.execute(
                     sa.update(t.wrapup_categories)
                     .where(t.wrapup_categories.c.id == category_id)
-                    .values(active=active)
+                    .values(**values)
                     .returning(*t.wrapup_categories.c)
                 )
             ).one_or_none()

@@ -103,7 +103,9 @@ def user(row: sa.Row[Any]) -> User:
 
 
 def category(row: sa.Row[Any]) -> Category:
-    return Category(row.id, row.name, row.multi_choice, row.campaign_id, row.active)
+    return Category(
+        row.id, row.name, row.multi_choice, row.campaign_id, row.active, bool(row.required)
+    )
 
 
 def topic(row: sa.Row[Any]) -> Topic:

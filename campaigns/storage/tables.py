@@ -201,6 +201,7 @@ wrapup_categories = sa.Table(
         nullable=True,
     ),
     sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("required", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 wrapup_topics = sa.Table(

@@ -24,6 +24,7 @@ from campaigns.wrapup import (
     Topic,
     check_draft,
     check_extend,
+    check_required,
     check_topics,
     choose_end_reason,
     feedback_change,
@@ -175,3 +176,22 @@ def test_tokens_are_hashed_and_compared() -> None:
     assert token_matches(token, stored)
     assert not token_matches(token + "x", stored)
     assert Role.MANAGER.manages and not Role.AGENT.manages
+
+
+def test_required_categories_need_a_topic_unless_the_feedback_ends_the_call() -> None:
+    """Each required category offered needs a chosen topic, named when missing; optional
+    ones do not; not answered, answering machine and callback need none."""
+    reason = Category(3, "Reason", multi_choice=False, required=True)
+    outcome = Category(4, "Outcome", multi_choice=False, required=True)
+    topics = {10: Topic(10, 3, "Price"), 11: Topic(11, 1, "Happy")}
+    offered = [MOOD, reason, outcome]
+    with pytest.raises(Invalid) as refused:
+        check_required(RegistrationDraft(topic_ids=(11,)), offered, topics)
+    assert refused.value.field == "topic_ids"
+    assert "'Reason', 'Outcome'" in str(refused.value)
+    with pytest.raises(Invalid, match="'Outcome'"):
+        check_required(RegistrationDraft(topic_ids=(10,)), offered, topics)
+    check_required(RegistrationDraft(topic_ids=(10,)), [MOOD, reason], topics)
+    check_required(RegistrationDraft(), [MOOD], topics)
+    for feedback in Feedback:
+        check_required(RegistrationDraft(feedback=feedback), offered, topics)
