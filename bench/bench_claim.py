@@ -24,8 +24,8 @@ from campaigns.spec import CampaignSpec
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
+from dialer.testing import TEST_PG_URL
 
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TARGET_MS = 5.0
 
@@ -103,12 +103,12 @@ async def run_sqlite(size: int, claims: int) -> list[float]:
 
 async def run_postgres(size: int, claims: int) -> list[float]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
+    admin = make_engine(TEST_PG_URL)
     async with admin.begin() as conn:
         await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
         return await measure(
-            PG_URL, size, claims, connect_args={"server_settings": {"search_path": schema}}
+            TEST_PG_URL, size, claims, connect_args={"server_settings": {"search_path": schema}}
         )
     finally:
         async with admin.begin() as conn:

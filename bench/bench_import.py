@@ -45,12 +45,10 @@ from campaigns.spec import CampaignSpec
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
+from dialer.testing import TEST_PG_URL
 
 OUT = Path(__file__).resolve().parent / "out"
 REGION = "NO"
-PG_URL = os.environ.get(
-    "RINGBACK_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-)
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 BACKENDS = ("sqlite", "postgresql")
 TARGET_RATIO = 0.8
@@ -277,7 +275,7 @@ async def _admin(url: str, statement: str) -> None:
 
 def measure_import(backend: str, csv_path: Path, workers: int) -> dict[str, Any]:
     if backend == "postgresql":
-        return asyncio.run(import_into(PG_URL, csv_path, workers))
+        return asyncio.run(import_into(TEST_PG_URL, csv_path, workers))
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         return asyncio.run(import_into(url, csv_path, workers))

@@ -9,12 +9,14 @@
   seeded random model (answer, machine, no answer, busy, congestion; ring and talk
   times). The TCP simulator in ``ami_bridge.simulator`` covers the wire; this covers time.
 - :class:`SimulatedAgents`: agents who wrap up for a fixed time and become ready again.
+- :data:`TEST_PG_URL`: the PostgreSQL database the tests and benchmarks use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,11 @@ from campaigns.retry import Decision
 from campaigns.spec import Campaign
 from dialer.agents import Roster
 from dialer.clock import Clock
+
+# Each test or benchmark run works in a throw-away schema of this database.
+TEST_PG_URL = os.environ.get(
+    "RINGBACK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
+from dialer.testing import TEST_PG_URL
 
-PG_URL = os.environ.get("RINGBACK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Oslo
 
 
@@ -36,10 +35,10 @@ async def engine(backend: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         await eng.dispose()
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
+    admin = make_engine(TEST_PG_URL)
     async with admin.begin() as conn:
         await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    eng = make_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+    eng = make_engine(TEST_PG_URL, connect_args={"server_settings": {"search_path": schema}})
     try:
         await upgrade(eng)
         yield eng

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -17,13 +17,13 @@ from agent_api.mqtt import NullPublisher
 from agent_api.notifier import Notifier, Topics
 from campaigns.model import CampaignState, ContactRow
 from campaigns.services import Services
-from campaigns.services.testing import SettableClock
 from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role
 from campaigns.wrapup import SEED_END_REASONS
 from dialer.settings import ApiSettings
 from tests.conftest import NOW
+from tests.support.clock import FakeClock
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Api:
     client: httpx.AsyncClient
     services: Services
     hub: AgentHub
-    clock: SettableClock
+    clock: FakeClock[datetime]
     agent: dict[str, str]
     other: dict[str, str]
     manager: dict[str, str]
@@ -49,7 +49,7 @@ def bearer(token: str) -> dict[str, str]:
 async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
     """The app with an agent, a second agent, a manager, a running campaign and a contact."""
     store, agent_store = SqlStore(engine), SqlAgentStore(engine)
-    clock, hub = SettableClock(NOW), AgentHub()
+    clock, hub = FakeClock(NOW), AgentHub()
     services = Services.build(agent_store, store, Notifier(hub, NullPublisher(), Topics()), clock)
     spec = CampaignSpec(
         name="spring", wrapup=Wrapup(forced_registration=True, seconds=30, extendable=True)

@@ -23,7 +23,6 @@ from agent_api.notifier import Notifier, Topics
 from agent_api.server import server_config
 from campaigns.model import CampaignState, ContactRow
 from campaigns.services import Services
-from campaigns.services.testing import SettableClock
 from campaigns.spec import CampaignSpec
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
@@ -31,7 +30,9 @@ from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role
 from campaigns.wrapup import SEED_END_REASONS
 from dialer.settings import ApiSettings
-from tests.conftest import NOW, PG_URL
+from dialer.testing import TEST_PG_URL
+from tests.conftest import NOW
+from tests.support.clock import FakeClock
 
 
 @dataclass
@@ -70,15 +71,17 @@ def live_api(backend: str, folder: Path, **server_options: Any) -> Iterator[Live
         if backend == "sqlite":
             engine = make_engine(f"sqlite+aiosqlite:///{folder / 'live.db'}")
         else:
-            admin = make_engine(PG_URL)
+            admin = make_engine(TEST_PG_URL)
             async with admin.begin() as conn:
                 await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-            engine = make_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+            engine = make_engine(
+                TEST_PG_URL, connect_args={"server_settings": {"search_path": schema}}
+            )
         try:
             await upgrade(engine)
             store, agents, hub = SqlStore(engine), SqlAgentStore(engine), AgentHub()
             services = Services.build(
-                agents, store, Notifier(hub, NullPublisher(), Topics()), SettableClock(NOW)
+                agents, store, Notifier(hub, NullPublisher(), Topics()), FakeClock(NOW)
             )
             manager, agent = await _seed(services, store, agents)
             app = create_app(services, ApiSettings(), hub, publisher=NullPublisher())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +14,7 @@ import uvicorn
 from agent_api.hub import AgentEvent, AgentHub
 from campaigns.wrapup import Direction
 from tests.agent_api.conftest import Api
+from tests.support import sse
 
 
 async def test_hub_is_bounded_and_forgets_closed_streams() -> None:
@@ -45,15 +45,12 @@ async def server_url(api: Api) -> AsyncIterator[str]:
 
 
 async def read_events(lines: AsyncIterator[str], n: int) -> list[tuple[str, dict[str, Any]]]:
-    events, name = [], ""
+    events = []
     async with asyncio.timeout(5):
-        async for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-                if len(events) == n:
-                    return events
+        async for event in sse.parse(lines):
+            events.append(event)
+            if len(events) == n:
+                return events
     raise AssertionError("stream ended early")  # pragma: no cover
 
 
@@ -69,7 +66,7 @@ async def test_sse_delivers_offer_and_countdown_then_unsubscribes(
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.aiter_lines()
         async with asyncio.timeout(5):
-            assert await anext(lines) == ": connected"
+            assert await anext(lines) == sse.CONNECTED
         assert api.hub.subscribers == 1
         other = await api.services.users.authenticate(api.other["Authorization"][7:])
         await api.services.interactions.start_interaction(other.id, "+4799", Direction.INBOUND)

@@ -21,6 +21,7 @@ from ami_bridge.protocol import AmiParser, Message
 from ami_bridge.tracker import CallTracker
 from campaigns.model import Outcome
 from tests.ami_bridge import traces
+from tests.support.clock import FakeClock
 
 # The outcome each README entry names, in the order the Originates were sent.
 EXPECTED: dict[str, list[Outcome]] = {
@@ -52,18 +53,10 @@ EXPECTED: dict[str, list[Outcome]] = {
 HUMAN = {"human", "human-with-channelvars", "coreshowchannels-status", "shutdown-during-call"}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def replay(
     name: str, messages: list[Message], *, register: bool = True
-) -> tuple[CallTracker, list[CallEvent], FakeClock]:
-    clock = FakeClock()
+) -> tuple[CallTracker, list[CallEvent], FakeClock[float]]:
+    clock = FakeClock(1000.0)
     tracker = CallTracker(attempt_variable=traces.ATTEMPT_VARIABLE, clock=clock)
     sent = traces.originates(name) if register else []
     by_action = {o.action_id: o for o in sent}

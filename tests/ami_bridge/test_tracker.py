@@ -19,23 +19,16 @@ from ami_bridge.events import (
 )
 from ami_bridge.tracker import CallTracker
 from campaigns.model import Outcome
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock[float]:
+    return FakeClock(0.0)
 
 
 @pytest.fixture
-def tracker(clock: Clock) -> CallTracker:
+def tracker(clock: FakeClock[float]) -> CallTracker:
     t = CallTracker(amd_timeout=8.0, hangup_grace=2.0, originate_grace=30.0, clock=clock)
     t.register("7", "act-7", ring_timeout=20.0, channel_ids=("rb-7-1", "rb-7-2"))
     return t
@@ -51,7 +44,7 @@ def answered(tracker: CallTracker) -> None:
 
 
 def test_silence_settles_failed_system_after_the_deadline(
-    clock: Clock, tracker: CallTracker
+    clock: FakeClock[float], tracker: CallTracker
 ) -> None:
     """No event at all: failed_system once ring timeout + grace passed, then forgotten."""
     clock.now = 49.0
@@ -63,7 +56,9 @@ def test_silence_settles_failed_system_after_the_deadline(
     assert tracker.expire() == []
 
 
-def test_missing_amd_verdict_is_treated_as_a_person(clock: Clock, tracker: CallTracker) -> None:
+def test_missing_amd_verdict_is_treated_as_a_person(
+    clock: FakeClock[float], tracker: CallTracker
+) -> None:
     """Answered but no DialerAMD within amd_timeout: CallAnswered(NOTSURE) and answered."""
     answered(tracker)
     clock.now = 8.0
@@ -72,7 +67,7 @@ def test_missing_amd_verdict_is_treated_as_a_person(clock: Clock, tracker: CallT
     assert events[0] == CallAnswered("7", "rb-7-1", AmdStatus.NOTSURE)
 
 
-def test_lost_hangup_ends_the_call_after_max_call_time(clock: Clock) -> None:
+def test_lost_hangup_ends_the_call_after_max_call_time(clock: FakeClock[float]) -> None:
     """An answered call whose hangup never comes is ended (lost) at max_call_seconds."""
     tracker = CallTracker(amd_enabled=False, max_call_seconds=100.0, clock=clock)
     tracker.register("7", "act-7", ring_timeout=20.0, channel_ids=("rb-7-1",))
@@ -83,7 +78,9 @@ def test_lost_hangup_ends_the_call_after_max_call_time(clock: Clock) -> None:
     assert len(tracker) == 0
 
 
-def test_reconcile_keeps_live_and_settles_gone(clock: Clock, tracker: CallTracker) -> None:
+def test_reconcile_keeps_live_and_settles_gone(
+    clock: FakeClock[float], tracker: CallTracker
+) -> None:
     """Reconcile: a live channel id keeps the attempt; without one it is settled once."""
     tracker.register("8", "act-8", ring_timeout=20.0, channel_ids=("rb-8-1", "rb-8-2"))
     live = [CoreShowChannel("PJSIP/x-1", "rb-7-1", "rb-7-1", "q", "Up", "AMD", "00:00:01")]
@@ -111,7 +108,7 @@ def test_reconcile_uses_evidence_already_seen(tracker: CallTracker) -> None:
 
 
 def test_reason_zero_before_any_channel_waits_for_causes(
-    clock: Clock, tracker: CallTracker
+    clock: FakeClock[float], tracker: CallTracker
 ) -> None:
     """OR reason 0 first: the Hangup cause that follows decides (here 1 → invalid)."""
     assert tracker.handle(OriginateResponse("act-7", False, 0, "PJSIP/x", "rb-7-1")) == []
@@ -121,7 +118,7 @@ def test_reason_zero_before_any_channel_waits_for_causes(
 
 
 def test_reason_zero_and_nothing_else_settles_after_grace(
-    clock: Clock, tracker: CallTracker
+    clock: FakeClock[float], tracker: CallTracker
 ) -> None:
     """OR reason 0 and no channel ever: failed_system after the hangup grace."""
     tracker.handle(OriginateResponse("act-7", False, 0, "PJSIP/x", None))
@@ -147,7 +144,7 @@ def amd(status: AmdStatus) -> DialerAmd:
     return DialerAmd("PJSIP/x-1", "rb-7-1", "rb-7-1", status, "", "7")
 
 
-def test_hangup_during_amd_is_abandoned(clock: Clock, tracker: CallTracker) -> None:
+def test_hangup_during_amd_is_abandoned(clock: FakeClock[float], tracker: CallTracker) -> None:
     """AMD() returns HANGUP and no UserEvent follows: settled abandoned, nothing tracked."""
     answered(tracker)
     assert tracker.handle(Hangup("PJSIP/x-1", "rb-7-1", "rb-7-1", 16, "Normal Clearing")) == [

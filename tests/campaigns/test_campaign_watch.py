@@ -14,7 +14,8 @@ from campaigns.model import CampaignState
 from campaigns.spec import CampaignSpec
 from campaigns.storage.engine import make_engine
 from campaigns.storage.store import SqlStore
-from tests.conftest import NOW, PG_URL
+from dialer.testing import TEST_PG_URL
+from tests.conftest import NOW
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ async def other_process(engine: AsyncEngine, backend: str) -> AsyncIterator[SqlS
     else:
         async with engine.connect() as conn:
             schema = await conn.scalar(sa.text("SELECT current_schema()"))
-        other = make_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
+        other = make_engine(TEST_PG_URL, connect_args={"server_settings": {"search_path": schema}})
     yield SqlStore(other)
     await other.dispose()
 

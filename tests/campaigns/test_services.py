@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +15,7 @@ from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
 from campaigns.retry import Decision
 from campaigns.services import AgentState, Services
 from campaigns.services.interactions import Interactions
-from campaigns.services.testing import RecordingEvents, SettableClock
+from campaigns.services.testing import RecordingEvents
 from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role, User
@@ -28,6 +28,7 @@ from campaigns.wrapup import (
     StatsQuery,
 )
 from tests.conftest import NOW
+from tests.support.clock import FakeClock
 
 
 @dataclass
@@ -36,7 +37,7 @@ class World:
     agent_store: SqlAgentStore
     store: SqlStore
     events: RecordingEvents
-    clock: SettableClock
+    clock: FakeClock[datetime]
     agent: User
     other: User
     manager: User
@@ -48,7 +49,7 @@ class World:
 async def world(engine: AsyncEngine) -> World:
     """Services over the test database with an agent, a second agent, a manager, a contact."""
     store, agent_store = SqlStore(engine), SqlAgentStore(engine)
-    events, clock = RecordingEvents(), SettableClock(NOW)
+    events, clock = RecordingEvents(), FakeClock(NOW)
     services = Services.build(agent_store, store, events, clock)
     spec = CampaignSpec(
         name="spring",

@@ -17,7 +17,8 @@ from campaigns.spec import CampaignSpec
 from campaigns.storage import tables as t
 from campaigns.storage.contacts import _dialing
 from campaigns.storage.store import SqlStore
-from tests.conftest import NOW, PG_URL
+from dialer.testing import TEST_PG_URL
+from tests.conftest import NOW
 
 LEASE = NOW + timedelta(minutes=5)
 
@@ -392,7 +393,7 @@ async def test_claim_survives_a_lost_connection(engine: AsyncEngine) -> None:
     assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
     async with engine.connect() as conn:
         pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
-    killer = await asyncpg.connect(PG_URL.replace("+asyncpg", ""))
+    killer = await asyncpg.connect(TEST_PG_URL.replace("+asyncpg", ""))
     try:
         assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from campaigns.storage.engine import make_engine
-from tests.conftest import PG_URL
+from dialer.testing import TEST_PG_URL
 
 RINGBACK = [str(Path(sys.executable).parent / "ringback")]
 ALWAYS = 'start = "00:00"\nend = "23:59"\nweekdays = [0, 1, 2, 3, 4, 5, 6]'
@@ -205,7 +205,7 @@ def pg_database() -> Iterator[str]:
     name = f"rb_{uuid.uuid4().hex[:10]}"
 
     async def admin(statement: str) -> None:
-        engine = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        engine = make_engine(TEST_PG_URL, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as conn:
                 await conn.execute(sa.text(statement))
@@ -214,7 +214,7 @@ def pg_database() -> Iterator[str]:
 
     asyncio.run(admin(f"CREATE DATABASE {name}"))
     try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield TEST_PG_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,9 @@ from campaigns.users import Role
 from dialer.app import open_store
 from dialer.service import Running, serve
 from dialer.settings import load_settings
+from tests.support.sse import Stream
 
 ALWAYS = {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]}
-
-
-async def events(client: httpx.AsyncClient) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    async with client.stream("GET", "/agents/me/events", timeout=None) as reply:
-        name = ""
-        async for line in reply.aiter_lines():
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                yield name, json.loads(line[6:])
-
-
-async def next_event(
-    stream: AsyncIterator[tuple[str, dict[str, Any]]], wanted: str
-) -> dict[str, Any]:
-    async for name, data in stream:
-        if name == wanted:
-            return data
-    raise AssertionError(f"stream ended before {wanted}")
 
 
 def run_service(tmp_path: Path, scenario: Any, prefix: str = "unused") -> None:
@@ -127,15 +108,15 @@ def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -
         async with httpx.AsyncClient(base_url=running.url, headers=headers) as client:
             health = (await client.get("/health")).json()
             assert health["status"] == "ok"
-            stream = events(client)
-            first = asyncio.ensure_future(next_event(stream, "call_offered"))
-            await asyncio.sleep(0.2)  # the stream is open before the agent is ready
+            stream = Stream(client)
+            await stream.opened()
             reply = await client.put("/agents/me/state", json={"state": "ready", "campaigns": [1]})
             assert reply.json()["state"] == "ready"
-            offered = await first
+            offered = await stream.next("call_offered")
             assert offered["phone"] == "+4741000001"
             assert offered["contact"] == {"name": "Kari"}
-            ended = await next_event(stream, "wrapup_countdown")
+            ended = await stream.next("wrapup_countdown")
+            first_call = len(stream.seen)
             assert ended["interaction_id"] == offered["interaction_id"]
             assert (await client.get("/agents/me/state")).json()["state"] == "wrapup"
             reply = await client.post(
@@ -153,12 +134,12 @@ def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -
             await client.put("/agents/me/state", json={"state": "ready"})
             attempt = await client.post(f"/agents/me/preview/{shown.json()['id']}/dial")
             assert attempt.status_code == 200, attempt.text
-            second = await next_event(stream, "call_offered")
+            second = await stream.next("call_offered", after=first_call)
             assert second["phone"] == "+4741000002"
-            await next_event(stream, "wrapup_countdown")
+            await stream.next("wrapup_countdown", after=first_call)
             empty = await client.post("/agents/me/preview", params={"campaign_id": 2})
             assert empty.status_code == 204
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.close()
 
         await running.engine.until_quiet()
         outbound = await running.store.campaign_stats(1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,52 +23,9 @@ from campaigns.users import Role
 from dialer.service import Running, serve
 from dialer.settings import load_settings
 from tests.live.pbx import LivePbx
+from tests.support.sse import Stream
 
 ALWAYS = {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]}
-
-
-class Stream:
-    """An agent's Server-Sent Events, read in the background, awaited by name."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self._client = client
-        self.seen: list[tuple[str, dict[str, Any]]] = []
-        self._arrived = asyncio.Event()
-        self._open = asyncio.Event()
-        self._task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async with self._client.stream("GET", "/agents/me/events", timeout=None) as reply:
-            self._open.set()
-            name = ""
-            async for line in reply.aiter_lines():
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    self.seen.append((name, json.loads(line[6:])))
-                    self._arrived.set()
-
-    async def opened(self) -> None:
-        async with asyncio.timeout(5):
-            await self._open.wait()
-
-    async def next(self, wanted: str, *, after: int = 0, within: float = 30.0) -> dict[str, Any]:
-        """The first ``wanted`` event at index ``after`` or later."""
-        async with asyncio.timeout(within):
-            while True:
-                for name, data in self.seen[after:]:
-                    if name == wanted:
-                        return data
-                self._arrived.clear()
-                await self._arrived.wait()
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.seen]
-
-    async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-            await self._task
 
 
 @dataclass
