@@ -12,6 +12,7 @@ import pytest
 from ami_bridge.bridge import AsteriskAmiBridge
 from ami_bridge.call_events import CallEvent, CallOutcome
 from ami_bridge.client import AmiClient
+from ami_bridge.events import AmiEvent, Newchannel
 from ami_bridge.simulator import Behaviour, PbxSimulator
 
 # The last digit of a number picks what the simulated contact does.
@@ -69,6 +70,22 @@ async def dial(bridge: AsteriskAmiBridge, attempt_id: str, phone: str, **kw: Any
     }
     options.update(kw)
     await bridge.originate(attempt_id, **options)
+
+
+async def dial_until_ringing(
+    bridge: AsteriskAmiBridge, attempt_id: str, phone: str, **kw: Any
+) -> None:
+    """:func:`dial`, returning once the call's channel has reached the bridge."""
+    ringing = asyncio.Event()
+
+    def watch(event: AmiEvent) -> None:
+        if isinstance(event, Newchannel) and event.uniqueid.startswith(f"rb-{attempt_id}-"):
+            ringing.set()
+
+    bridge.client.subscribe(watch)
+    await dial(bridge, attempt_id, phone, **kw)
+    async with asyncio.timeout(2):
+        await ringing.wait()
 
 
 async def collect(

@@ -14,7 +14,14 @@ from ami_bridge.events import AmdStatus, DialStatus
 from ami_bridge.protocol import UnsafeFieldError
 from ami_bridge.simulator import PbxSimulator
 from campaigns.model import Outcome
-from tests.ami_bridge.conftest import collect, dial, make_client, outcomes, settled
+from tests.ami_bridge.conftest import (
+    collect,
+    dial,
+    dial_until_ringing,
+    make_client,
+    outcomes,
+    settled,
+)
 
 EXPECTED = {
     "+31200000001": Outcome.ANSWERED,
@@ -66,8 +73,7 @@ async def test_all_outcomes_at_once_with_duplicated_events(
 
 async def test_hangup_while_ringing(pbx: PbxSimulator, bridge: AsteriskAmiBridge) -> None:
     """The dialer hangs up a ringing call: no answer, and the channels are gone."""
-    await dial(bridge, "r1", "+31200000003", timeout_s=30.0)
-    await asyncio.sleep(0.05)
+    await dial_until_ringing(bridge, "r1", "+31200000003", timeout_s=30.0)
     await bridge.hangup("r1")
     events = await collect(bridge, settled("r1"))
     outcome = outcomes(events)["r1"]
@@ -95,7 +101,7 @@ async def test_injection_is_refused(
         await dial(bridge, "i1", phone)
     with pytest.raises(UnsafeFieldError):
         await dial(bridge, "i2", "+31200000001", variables={"NOTE": "x\r\nAction: Logoff"})
-    await asyncio.sleep(0.05)
+    await bridge.client.send_action("Ping")  # answered after anything written before it
     assert pbx.originates == []
     assert bridge.tracked_attempts == 0
 
@@ -151,8 +157,7 @@ async def test_events_lost_while_disconnected_are_reconciled(pbx: PbxSimulator) 
 
 async def test_restart_mid_call(pbx: PbxSimulator, bridge: AsteriskAmiBridge) -> None:
     """Asterisk restarts during a ringing call: settled failed_system, bridge logs in again."""
-    await dial(bridge, "s1", "+31200000003", timeout_s=30.0)
-    await asyncio.sleep(0.05)
+    await dial_until_ringing(bridge, "s1", "+31200000003", timeout_s=30.0)
     await pbx.restart()
     events = await collect(bridge, settled("s1"))
     assert outcomes(events)["s1"].outcome is Outcome.FAILED_SYSTEM
@@ -165,9 +170,8 @@ async def test_restart_mid_call(pbx: PbxSimulator, bridge: AsteriskAmiBridge) ->
 
 async def test_live_attempt_ids(pbx: PbxSimulator, bridge: AsteriskAmiBridge) -> None:
     """CoreShowChannels finds the attempts still up by their channel ids."""
-    await dial(bridge, "v1", "+31200000003", timeout_s=30.0)
-    await dial(bridge, "v2", "+31200000003", timeout_s=30.0)
-    await asyncio.sleep(0.02)
+    await dial_until_ringing(bridge, "v1", "+31200000003", timeout_s=30.0)
+    await dial_until_ringing(bridge, "v2", "+31200000003", timeout_s=30.0)
     assert await bridge.live_attempt_ids() == {"v1", "v2"}
     await bridge.hangup("v1")
     await collect(bridge, settled("v1"))

@@ -79,7 +79,10 @@ def run_service(tmp_path: Path, scenario: Any, prefix: str = "unused") -> None:
 
 
 async def collect(
-    prefix: str, seen: list[tuple[str, dict[str, Any]]], ready: asyncio.Event
+    prefix: str,
+    seen: list[tuple[str, dict[str, Any]]],
+    ready: asyncio.Event,
+    arrived: asyncio.Event,
 ) -> None:
     async with aiomqtt.Client("127.0.0.1", 1883) as client:
         await client.subscribe(f"{prefix}/#", qos=1)
@@ -87,6 +90,7 @@ async def collect(
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
             seen.append((str(message.topic), json.loads(message.payload)))
+            arrived.set()
 
 
 def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -> None:
@@ -98,8 +102,8 @@ def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -
     seen: list[tuple[str, dict[str, Any]]] = []
 
     async def scenario(running: Running) -> None:
-        subscribed = asyncio.Event()
-        listener = asyncio.create_task(collect(prefix, seen, subscribed))
+        subscribed, arrived = asyncio.Event(), asyncio.Event()
+        listener = asyncio.create_task(collect(prefix, seen, subscribed, arrived))
         await subscribed.wait()
         _, token = await running.services.users.create_user(
             "ann", Role.AGENT, "Ann", "PJSIP/agent-ann"
@@ -147,7 +151,15 @@ def test_agent_takes_a_call_registers_it_and_previews_the_next(tmp_path: Path) -
         assert outbound.contacts_by_state == {ContactState.COMPLETED: 1}
         assert outbound.attempts_by_outcome == {Outcome.ANSWERED: 1}
         assert preview.attempts_by_outcome == {Outcome.ANSWERED: 1}
-        await asyncio.sleep(0.5)  # the publisher drains its buffer in the background
+        # The publisher drains its buffer in the background: wait for what is checked below.
+        wanted = {f"{prefix}/campaigns/1/progress", f"{prefix}/agents/1/state"}
+        async with asyncio.timeout(5):
+            while not (
+                wanted <= {topic for topic, _ in seen}
+                and sum(topic.endswith("/outcome") for topic, _ in seen) >= 2
+            ):
+                arrived.clear()
+                await arrived.wait()
         listener.cancel()
         topics = {topic for topic, _ in seen}
         assert f"{prefix}/campaigns/1/progress" in topics
