@@ -131,7 +131,7 @@ async def _json(send: Send, status: int, code: str, message: str, field: str | N
 
 # Contact lists are uploaded whole: they get the importer's own size limit.
 LARGE_BODIES: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"^/campaigns/\d+/contacts$"), DEFAULT_MAX_BYTES),
+    (re.compile(r"^/campaigns/[^/]+/contacts$"), DEFAULT_MAX_BYTES),
 )
 
 

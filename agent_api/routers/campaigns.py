@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path as FilePath
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_api.deps import Hub, Manager, Svc
 from agent_api.hub import AgentEvent
@@ -20,11 +22,12 @@ from agent_api.schemas import (
     IdPath,
     RefusedRowOut,
 )
-from campaigns.errors import Invalid
-from campaigns.imports.files import ImportOptions
+from campaigns.errors import Invalid, NotFound
+from campaigns.imports.files import ImportFileError, ImportOptions
 from campaigns.imports.loading import LoadSummary, load_contacts
 from campaigns.model import Outcome
 from campaigns.phones import check_region
+from campaigns.services import Services
 from campaigns.spec import Campaign, CampaignSpec
 
 router = APIRouter(tags=["campaigns"])
@@ -86,9 +89,70 @@ async def stats(campaign_id: IdPath, svc: Svc, _: Manager) -> CampaignStatsOut:
 _REFUSED_SHOWN = 100
 
 
-@router.post("/campaigns/{campaign_id}/contacts", response_model=ContactImportOut)
+# The request body as OpenAPI shows it: a file part (`curl -F file=@list.csv`) or the raw
+# file (`curl --data-binary @list.csv -H 'content-type: text/csv'`).
+_CONTACT_LIST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The contact list: CSV in UTF-8, ',' or ';' between fields, a header.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+async def _campaign(svc: Services, ref: str) -> Campaign:
+    """A campaign by id or by name (a name made of digits is tried as an id first)."""
+    if ref.isdigit() and len(ref) < 10:
+        try:
+            return await svc.campaigns.get_campaign(int(ref))
+        except NotFound:
+            pass
+    return await svc.campaigns.get_campaign(ref)
+
+
+async def _save_upload(request: Request, target: FilePath) -> None:
+    """Write the uploaded list to ``target``: the one file part of a multipart/form-data
+    body, or else the body itself."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    with target.open("wb") as out:
+        if media != "multipart/form-data":
+            async for chunk in request.stream():
+                out.write(chunk)
+            return
+        try:
+            async with request.form(max_files=2, max_fields=20) as form:
+                files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+                if len(files) != 1:
+                    raise Invalid(
+                        "file: send one file part, e.g. curl -F file=@list.csv "
+                        f"({len(files)} file parts sent)",
+                        field="file",
+                    )
+                while chunk := await files[0].read(1 << 20):
+                    out.write(chunk)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 400:
+                raise
+            raise Invalid(f"file: unreadable multipart body: {exc.detail}", field="file") from None
+
+
+@router.post(
+    "/campaigns/{campaign}/contacts",
+    response_model=ContactImportOut,
+    openapi_extra=_CONTACT_LIST_BODY,
+)
 async def upload_contacts(
-    campaign_id: IdPath,
+    campaign: Annotated[str, Path(max_length=100, description="the campaign's id or name")],
     request: Request,
     svc: Svc,
     hub: Hub,
@@ -97,29 +161,30 @@ async def upload_contacts(
     timezone_column: str | None = None,
     region: str | None = None,
 ) -> ContactImportOut:
-    """Import a CSV contact list (the request body, UTF-8, ',' or ';'), as the CLI does.
+    """Import a CSV contact list, as the CLI does: a multipart/form-data file part
+    (`curl -F file=@list.csv`) or the raw body (`text/csv`).
 
     Progress goes to the uploader's event stream (``import_progress``). The answer counts
     imported rows, merged duplicates and refusals by reason, and lists the first refused
-    rows with their line numbers. A file that cannot be read at all imports nothing (422).
+    rows with their line numbers. A file that cannot be read at all imports nothing (422,
+    field ``file``).
     """
-    campaign = await svc.campaigns.get_campaign(campaign_id)
+    found = await _campaign(svc, campaign)
+    campaign_id = found.id
     if region is not None:
         try:
             check_region(region)
         except ValueError as exc:
             raise Invalid(f"region: {exc}", field="region") from None
     options = ImportOptions(
-        region=region or campaign.spec.default_region,
-        default_timezone=campaign.spec.timezone,
+        region=region or found.spec.default_region,
+        default_timezone=found.spec.timezone,
         phone_column=phone_column,
         timezone_column=timezone_column,
     )
     with tempfile.TemporaryDirectory(prefix="ringback-upload-") as folder:
-        upload, refused = Path(folder) / "contacts.csv", Path(folder) / "refused.csv"
-        with upload.open("wb") as out:
-            async for chunk in request.stream():
-                out.write(chunk)
+        upload, refused = FilePath(folder) / "contacts.csv", FilePath(folder) / "refused.csv"
+        await _save_upload(request, upload)
 
         def progress(summary: LoadSummary) -> None:
             hub.send(
@@ -136,15 +201,20 @@ async def upload_contacts(
                 ),
             )
 
-        summary = await load_contacts(
-            svc.campaigns,
-            campaign_id,
-            upload,
-            options,
-            datetime.now(UTC),
-            errors_path=refused,
-            on_progress=progress,
-        )
+        try:
+            summary = await load_contacts(
+                svc.campaigns,
+                campaign_id,
+                upload,
+                options,
+                datetime.now(UTC),
+                errors_path=refused,
+                on_progress=progress,
+            )
+        except ImportFileError as exc:
+            # Its message names the file: here a server temporary path, of no use to the
+            # client and not theirs to see.
+            raise Invalid(f"file: {exc.problem}", field="file") from None
         with refused.open(encoding="utf-8", newline="") as f:
             shown = [
                 RefusedRowOut(line=int(r["line"]), phone=r["phone"], reason=r["reason"])
