@@ -36,6 +36,8 @@ class User:
     role: Role
     name: str = ""
     extension: str | None = None
+    active: bool = True
+    """False: disabled by an administrator; its token is refused."""
 
 
 def check_username(username: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import functools
 import os
 import sys
@@ -20,6 +21,7 @@ from rich.table import Table
 from ami_bridge import AmiError
 from ami_bridge.simulator import PbxSimulator
 from campaigns.errors import DomainError as StoreError
+from campaigns.errors import NotFound
 from campaigns.imports.files import ImportFileError, ImportOptions
 from campaigns.imports.loading import LoadSummary, load_contacts, load_dnc
 from campaigns.model import CampaignState, DialMode
@@ -341,6 +343,40 @@ async def dnc_import(
     _print_summary(summary, "do-not-call import", "added", "already listed", errors)
 
 
+@dnc_app.command("list")
+@command
+async def dnc_list(ctx: typer.Context) -> None:
+    """Every number on the do-not-call list, with its reason and when it was added."""
+    listed = await _with_store(ctx, lambda s: s.dnc_list())
+    table = Table("number", "reason", "added (UTC)")
+    for phone, reason, added in listed:
+        table.add_row(phone, reason, added.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+    err.print(f"{len(listed)} numbers")
+
+
+@dnc_app.command("export")
+@command
+async def dnc_export(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="CSV file to write (phone,reason,added_at); - for stdout."
+    ),
+) -> None:
+    """Write the do-not-call list as CSV (UTF-8), readable again by ``dnc import``."""
+    listed = await _with_store(ctx, lambda s: s.dnc_list())
+    target = sys.stdout if str(file) == "-" else file.open("w", encoding="utf-8", newline="")
+    try:
+        writer = csv.writer(target)
+        writer.writerow(["phone", "reason", "added_at"])
+        for phone, reason, added in listed:
+            writer.writerow([phone, reason, added.isoformat()])
+    finally:
+        if target is not sys.stdout:
+            target.close()
+    err.print(f"{len(listed)} numbers written")
+
+
 # Users
 
 
@@ -363,6 +399,60 @@ async def user_add(
 
     user, token = await _with_store(ctx, work)
     err.print(f"created {user.role.value} {user.username!r} (id {user.id}); API token:")
+    out.print(token, highlight=False)
+
+
+async def _user(store: SqlStore, username: str) -> tuple[Users, User]:
+    agent_store = SqlAgentStore(store.engine)
+    for user in await agent_store.list_users():
+        if user.username == username:
+            return Users(agent_store, _now), user
+    raise NotFound(f"username: no user {username!r}", field="username")
+
+
+@user_app.command("list")
+@command
+async def user_list(ctx: typer.Context) -> None:
+    """Every user: id, username, role, name, extension, enabled or disabled."""
+    users = await _with_store(ctx, lambda s: SqlAgentStore(s.engine).list_users())
+    table = Table("id", "username", "role", "name", "extension", "state")
+    for user in users:
+        state = "active" if user.active else "disabled"
+        table.add_row(
+            str(user.id), user.username, user.role.value, user.name, user.extension or "", state
+        )
+    out.print(table)
+
+
+@user_app.command("disable")
+@command
+async def user_disable(
+    ctx: typer.Context,
+    username: str,
+    enable: bool = typer.Option(False, "--enable", help="Enable the user again."),
+) -> None:
+    """Disable a user: their token is refused (by a running service within 30 s)."""
+
+    async def work(store: SqlStore) -> User:
+        users, user = await _user(store, username)
+        await users.set_active(user.id, enable)
+        return user
+
+    user = await _with_store(ctx, work)
+    out.print(f"{'enabled' if enable else 'disabled'} {user.username!r} (id {user.id})")
+
+
+@user_app.command("token")
+@command
+async def user_token(ctx: typer.Context, username: str) -> None:
+    """Rotate a user's API token and print the new one; the old one stops working."""
+
+    async def work(store: SqlStore) -> str:
+        users, user = await _user(store, username)
+        return await users.rotate_token(user.id)
+
+    token = await _with_store(ctx, work)
+    err.print(f"new API token for {username!r} (the old one is refused from now on):")
     out.print(token, highlight=False)
 
 

@@ -52,6 +52,8 @@ class UserStore(Protocol):
 
     async def set_token_hash(self, user_id: int, token_hash: str) -> None: ...
 
+    async def set_user_active(self, user_id: int, active: bool) -> None: ...
+
 
 class CatalogueStore(Protocol):
     """Wrap-up categories and topics, and end reasons."""

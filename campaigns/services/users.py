@@ -50,6 +50,13 @@ class Users:
         log.info("user_created", user_id=user.id, username=username, role=role.value)
         return user, token
 
+    async def set_active(self, user_id: int, active: bool) -> None:
+        """Disable (its token is refused) or enable a user."""
+        await self._store.set_user_active(user_id, active)
+        for key in [k for k, (_, user, _) in self._tokens.items() if user.id == user_id]:
+            del self._tokens[key]
+        log.info("user_active_changed", user_id=user_id, active=active)
+
     async def rotate_token(self, user_id: int) -> str:
         token, token_hash = new_token()
         await self._store.set_token_hash(user_id, token_hash)
@@ -71,7 +78,7 @@ class Users:
                 self._tokens.move_to_end(key)
                 while len(self._tokens) > self.TOKEN_CACHE_SIZE:
                     self._tokens.popitem(last=False)
-        if found is None or not token_matches(token, found[1]):
+        if found is None or not token_matches(token, found[1]) or not found[0].active:
             raise Unauthorized("a valid bearer token is needed")
         return found[0]
 

@@ -28,6 +28,12 @@ class DncRows(SqlBase):
 
         return await self._tx(work)
 
+    async def dnc_list(self) -> list[tuple[str, str, datetime]]:
+        rows = await self._rows(
+            sa.select(t.dnc.c.phone, t.dnc.c.reason, t.dnc.c.added_at).order_by(t.dnc.c.phone)
+        )
+        return [(r.phone, r.reason, r.added_at) for r in rows]
+
     async def dnc_contains(self, phone: str) -> bool:
         async with self._engine.connect() as conn:
             found = await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone == phone))

@@ -99,7 +99,7 @@ def callback(row: sa.Row[Any]) -> Callback:
 
 
 def user(row: sa.Row[Any]) -> User:
-    return User(row.id, row.username, Role(row.role), row.name, row.extension)
+    return User(row.id, row.username, Role(row.role), row.name, row.extension, bool(row.active))
 
 
 def category(row: sa.Row[Any]) -> Category:

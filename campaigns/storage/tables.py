@@ -156,6 +156,7 @@ agents = sa.Table(
     sa.Column("token_hash", sa.String(128), nullable=True, unique=True),
     sa.Column("extension", sa.String(100), nullable=True),
     _ts("created_at"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 callbacks = sa.Table(

@@ -57,6 +57,16 @@ class UserRows(SqlBase):
         found = await self._rows(sa.select(t.agents).order_by(t.agents.c.id))
         return [mappers.user(r) for r in found]
 
+    async def set_user_active(self, user_id: int, active: bool) -> None:
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                sa.update(t.agents).where(t.agents.c.id == user_id).values(active=active)
+            )
+            return result.rowcount
+
+        if await self._tx(work) != 1:
+            raise NotFound(f"no user {user_id}")
+
     async def set_token_hash(self, user_id: int, token_hash: str) -> None:
         async def work(conn: AsyncConnection) -> int:
             result = await conn.execute(

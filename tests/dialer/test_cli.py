@@ -164,3 +164,43 @@ def test_user_add_refuses_an_extension_that_is_not_one_dial_string(ringback) -> 
         assert code == 1 and "extension" in output, output
     code, output = ringback("user", "add", "eve", "--extension", "PJSIP/eve")
     assert code == 0, output
+
+
+def test_user_list_disable_and_token_rotation(ringback) -> None:
+    """Users are listed with their state; disable and enable by username; a rotated token
+    is printed and differs; an unknown username is named."""
+    code, first = ringback("user", "add", "eve", "--extension", "PJSIP/eve")
+    assert code == 0, first
+    assert ringback("user", "add", "max", "--role", "manager")[0] == 0
+    code, output = ringback("user", "list")
+    assert code == 0 and "eve" in output and "manager" in output and "disabled" not in output
+    code, output = ringback("user", "disable", "eve")
+    assert code == 0 and "disabled 'eve'" in output, output
+    assert "disabled" in ringback("user", "list")[1]
+    code, output = ringback("user", "disable", "eve", "--enable")
+    assert code == 0 and "enabled 'eve'" in output
+    code, output = ringback("user", "token", "eve")
+    assert code == 0, output
+    assert first.strip().splitlines()[-1] not in output
+    code, output = ringback("user", "token", "nobody")
+    assert code == 1 and "username: no user 'nobody'" in output
+
+
+def test_dnc_list_and_export(ringback, tmp_path: Path) -> None:
+    """The list shows each number and reason; the export is CSV that dnc import reads."""
+    assert ringback("dnc", "add", "412 34 567", "41234568", "--reason", "asked")[0] == 0
+    code, output = ringback("dnc", "list")
+    assert code == 0 and "+4741234567" in output and "asked" in output
+    target = tmp_path / "dnc.csv"
+    code, output = ringback("dnc", "export", str(target))
+    assert code == 0 and "2 numbers written" in output
+    with target.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["phone"], r["reason"]) for r in rows] == [
+        ("+4741234567", "asked"),
+        ("+4741234568", "asked"),
+    ]
+    assert ringback("dnc", "remove", "+4741234567", "+4741234568")[0] == 0
+    code, output = ringback("dnc", "import", str(target))
+    assert code == 0, output
+    assert "+4741234568" in ringback("dnc", "list")[1]
