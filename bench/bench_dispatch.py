@@ -29,9 +29,9 @@ from ami_bridge.simulator import Behaviour, PbxSimulator
 from campaigns.model import CampaignState, ContactRow
 from campaigns.spec import CampaignSpec
 from campaigns.storage.store import SqlStore
-from dialer.agents import AgentStatus, Roster
 from dialer.app import build_engine, open_bridge, open_store
 from dialer.clock import SystemClock
+from dialer.roster import AgentStatus, Roster
 from dialer.settings import load_settings
 
 TARGET_P99_MS = 50.0

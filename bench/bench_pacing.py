@@ -63,9 +63,9 @@ from campaigns.model import CampaignState, Outcome
 from campaigns.spec import CampaignSpec
 from campaigns.sqlbase import make_engine
 from campaigns.sqlstore import SqlStore
-from dialer.agents import Roster
 from dialer.clock import LoopClock
 from dialer.engine import Engine, EngineConfig
+from dialer.roster import Roster
 from dialer.testing import (
     CallModel,
     CountingStore,

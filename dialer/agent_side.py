@@ -25,10 +25,10 @@ from campaigns.retry import Decision
 from campaigns.services import Services
 from campaigns.spec import Campaign
 from campaigns.wrapup import Direction
-from dialer.agents import AgentStatus, Roster
 from dialer.clock import Clock, seconds_until
 from dialer.engine import Engine
 from dialer.pacing import CampaignStats
+from dialer.roster import AgentStatus, Roster
 
 log = structlog.get_logger()
 

@@ -33,9 +33,9 @@ from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.wrapup import SEED_END_REASONS
 from dialer.agent_side import RosterFloor, ServiceEvents, Spawner
-from dialer.agents import Roster, Seat
 from dialer.clock import Clock, SystemClock
 from dialer.engine import Engine, EngineConfig, EngineEvents, TrunkLimit
+from dialer.roster import Roster, Seat
 from dialer.settings import Settings
 
 log = structlog.get_logger()

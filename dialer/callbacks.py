@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from campaigns.callbacks import Callback
-from dialer.agents import AgentStatus, Roster
+from dialer.roster import AgentStatus, Roster
 
 
 class Route(enum.Enum):

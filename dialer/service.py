@@ -26,10 +26,10 @@ from ami_bridge.simulator import PbxSimulator
 from campaigns.services import Services
 from campaigns.storage.store import SqlStore
 from dialer.agent_side import auto_wrapup
-from dialer.agents import Roster
 from dialer.app import Parts, build
 from dialer.clock import Clock
 from dialer.engine import Engine
+from dialer.roster import Roster
 from dialer.settings import Settings
 
 log = structlog.get_logger()

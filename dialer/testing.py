@@ -28,8 +28,8 @@ from campaigns.callbacks import Callback
 from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
 from campaigns.spec import Campaign
-from dialer.agents import Roster
 from dialer.clock import Clock
+from dialer.roster import Roster
 
 # Each test or benchmark run works in a throw-away schema of this database.
 TEST_PG_URL = os.environ.get(

@@ -19,13 +19,13 @@ from campaigns.errors import Conflict
 from campaigns.model import CampaignState
 from campaigns.ports import Store
 from campaigns.spec import Campaign
-from dialer.agents import Roster, Seat
 from dialer.callbacks import Route, route
 from dialer.clock import Clock, seconds_until
 from dialer.engine.calls import Call
 from dialer.engine.config import EngineConfig, EngineEvents
 from dialer.engine.placing import Placer
 from dialer.engine.waiting import guard, until_pbx_available, wait
+from dialer.roster import Roster, Seat
 
 log = structlog.get_logger()
 

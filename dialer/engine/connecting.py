@@ -15,12 +15,12 @@ from ami_bridge import AgentLeg, AmiBridge, AmiError, CallAnswered, CallEnded, C
 from ami_bridge.events import DialStatus
 from campaigns.callbacks import Callback
 from campaigns.model import Outcome
-from dialer.agents import AgentStatus, Roster
 from dialer.clock import Clock
 from dialer.engine.calls import Call, Calls
 from dialer.engine.config import EngineConfig, EngineEvents
 from dialer.engine.settlement import Settlement
 from dialer.pacing import CampaignStats
+from dialer.roster import AgentStatus, Roster
 
 log = structlog.get_logger()
 

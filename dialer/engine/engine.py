@@ -30,7 +30,6 @@ import structlog
 from ami_bridge import AmiBridge
 from campaigns.model import Contact
 from campaigns.ports import Store
-from dialer.agents import AgentStatus, Roster, Seat
 from dialer.clock import Clock
 from dialer.engine.callbacks import CallbackDelivery
 from dialer.engine.calls import Calls
@@ -42,6 +41,7 @@ from dialer.engine.recovery import Recovery
 from dialer.engine.settlement import Settlement
 from dialer.engine.supervision import Supervisor
 from dialer.pacing import CampaignStats
+from dialer.roster import AgentStatus, Roster, Seat
 
 log = structlog.get_logger()
 

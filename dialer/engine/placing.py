@@ -20,13 +20,13 @@ from campaigns.hours import next_open
 from campaigns.model import Contact, Outcome
 from campaigns.ports import Store
 from campaigns.spec import Campaign
-from dialer.agents import AgentStatus, Roster, Seat
 from dialer.clock import Clock
 from dialer.engine.calls import Call, Calls
 from dialer.engine.config import EngineConfig
 from dialer.engine.settlement import Settlement
 from dialer.engine.waiting import guard
 from dialer.pacing import CampaignStats, Floor, calls_to_place, recheck_in
+from dialer.roster import AgentStatus, Roster, Seat
 
 log = structlog.get_logger()
 

@@ -11,11 +11,11 @@ from campaigns.errors import Conflict
 from campaigns.model import Contact
 from campaigns.ports import Store
 from campaigns.spec import Campaign
-from dialer.agents import AgentBusy, Roster, UnknownAgent
 from dialer.clock import Clock
 from dialer.engine.calls import Call
 from dialer.engine.config import EngineConfig
 from dialer.engine.placing import Placer
+from dialer.roster import AgentBusy, Roster, UnknownAgent
 
 
 class Preview:

@@ -20,11 +20,11 @@ from ami_bridge import AmiBridge
 from campaigns.model import CampaignState
 from campaigns.ports import Store
 from campaigns.spec import Campaign
-from dialer.agents import Roster
 from dialer.clock import Clock, seconds_until
 from dialer.engine.config import EngineConfig
 from dialer.engine.placing import Placer
 from dialer.engine.waiting import guard, until_pbx_available, wait
+from dialer.roster import Roster
 
 log = structlog.get_logger()
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]

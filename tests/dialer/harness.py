@@ -16,10 +16,10 @@ from campaigns.spec import CampaignSpec
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
-from dialer.agents import Roster
 from dialer.app import build_engine
 from dialer.clock import LoopClock
 from dialer.engine import Engine
+from dialer.roster import Roster
 from dialer.settings import load_settings
 from dialer.testing import CallModel, CountingStore, SimulatedAgents, SimulatedPbx, VirtualTimeLoop
 

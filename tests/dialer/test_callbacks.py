@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from campaigns.callbacks import CallbackState
 from campaigns.model import ContactState, Outcome
 from campaigns.storage import tables as t
-from dialer.agents import AgentStatus
 from dialer.callbacks import Decision, Route, route
+from dialer.roster import AgentStatus
 from dialer.testing import CallModel, VirtualTimeLoop
 from tests.campaigns.test_store import book_callback
 from tests.dialer.harness import START, Floor, counted, make_floor, run_virtual
@@ -203,7 +203,7 @@ def test_callback_missed_by_its_owner_is_offered_again(tmp_path: Path) -> None:
 def test_routing_decision_table() -> None:
     """The pure routing rule: owner free, busy within or past the reservation, logged off."""
     from campaigns.callbacks import Callback
-    from dialer.agents import Roster
+    from dialer.roster import Roster
 
     roster = Roster()
     callback = Callback(

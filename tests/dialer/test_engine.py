@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from campaigns.model import ContactState, Outcome
-from dialer.agents import AgentStatus
+from dialer.roster import AgentStatus
 from dialer.testing import CallModel, VirtualTimeLoop
 from tests.dialer.harness import make_floor, run_virtual
 

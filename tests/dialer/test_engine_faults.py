@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ami_bridge import AmiError
 from campaigns.model import ContactState, Outcome
-from dialer.agents import AgentStatus
+from dialer.roster import AgentStatus
 from dialer.testing import CallModel, SimulatedPbx, VirtualTimeLoop
 from tests.dialer.harness import make_floor, run_virtual
 

@@ -1,4 +1,4 @@
-"""Agents as the engine sees them: who is logged in to which campaigns, and who is free.
+"""The roster: the agents logged in as the engine sees them, their campaigns, who is free.
 
 The roster lives in the engine's process (each service dials through its own Asterisk,
 so each has its own agents). The agent API changes it; the engine reads it and is woken
