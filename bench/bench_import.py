@@ -8,9 +8,9 @@ a fresh process so that peak memory figures are its own:
 
 - the ceiling: ``phonenumbers.parse`` + ``is_valid_number`` over the file's phone
   values, already in memory (no I/O, single core);
-- the parse pipeline: ``campaigns.importer.iter_batches`` over the file, the check
+- the parse pipeline: ``campaigns.imports.files.iter_batches`` over the file, the check
   pass included, in-process and with worker processes;
-- the database import: see :func:`import_into` (to be filled in with the store).
+- the database import: :func:`import_into`, through the store as the CLI imports.
 
 Peak memory is the largest resident size seen for the process and all its descendants
 together (worker processes included), sampled every 50 ms, plus the main process's own

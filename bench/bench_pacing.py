@@ -57,12 +57,11 @@ from callstream import CallStream
 from floorsim import FloorSim, Result
 from pacers import Ringback, Vicidial
 
-from campaigns.importer import ContactRow
-from campaigns.migrate import upgrade
-from campaigns.model import CampaignState, Outcome
+from campaigns.model import CampaignState, ContactRow, Outcome
 from campaigns.spec import CampaignSpec
-from campaigns.sqlbase import make_engine
-from campaigns.sqlstore import SqlStore
+from campaigns.storage.engine import make_engine
+from campaigns.storage.migrate import upgrade
+from campaigns.storage.store import SqlStore
 from dialer.clock import LoopClock
 from dialer.engine import Engine, EngineConfig
 from dialer.roster import Roster
