@@ -2,8 +2,10 @@
 
 Starts the real app under uvicorn on 127.0.0.1 over a fresh SQLite file (one process, one
 core), then drives a bounded number of concurrent agents at a target request rate. Each
-agent loops: who-am-i (log in), take a dialer interaction, end it, read it (timer, scripts),
-register the wrap-up (every third books a callback), list its scheduled calls. Requests
+agent loops: who-am-i (log in), take a call by hand to the contact the dialer offered it
+(the API refuses any other), end it, read it (timer, scripts), register the wrap-up, list
+its scheduled calls (one: the wrap-up of the dialer's call booked it; a call taken by hand
+books none). Requests
 of the first seconds (--warmup) are not counted: the first use of each statement compiles
 it, once per process. Prints requests/s and p50/p99 latency per endpoint, and the CPU the
 server and the load generator used. Target: p99 < 25 ms for registration at 200
@@ -40,15 +42,18 @@ def now() -> datetime:
 
 
 async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], list[int]]:
-    """Schema, a running campaign open all week, one contact per agent, topics, users."""
-    from campaigns.model import CampaignState, ContactRow
+    """Schema, a running campaign open all week, topics, and per agent a user and one
+    contact the dialer offered it."""
+    from campaigns.callbacks import CallbackRequest
+    from campaigns.model import CampaignState, ContactRow, ContactState, Outcome
+    from campaigns.retry import Decision
     from campaigns.services.testing import RecordingEvents
     from campaigns.spec import CallingHours, CampaignSpec, Wrapup
     from campaigns.storage.engine import make_engine
     from campaigns.storage.migrate import upgrade
     from campaigns.storage.store import SqlAgentStore, SqlStore
     from campaigns.users import Role
-    from campaigns.wrapup import SEED_END_REASONS
+    from campaigns.wrapup import Feedback, RegistrationDraft, read_end_reasons
     from dialer.app import build_services
     from dialer.clock import SystemClock
 
@@ -65,7 +70,7 @@ async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], lis
     ]
     await store.add_contacts(campaign.id, rows, now())
     contacts = await store.claim_due(campaign.id, agents, now(), "bench", now() + timedelta(days=1))
-    await agent_store.seed_end_reasons(SEED_END_REASONS)
+    await agent_store.add_end_reasons(read_end_reasons(ROOT / "config" / "end-reasons.toml"))
     manager, _ = await services.users.create_user("manager", Role.MANAGER)
     mood = await services.interactions.create_category(manager, "Mood", False, None)
     product = await services.interactions.create_category(manager, "Product", True, campaign.id)
@@ -74,9 +79,27 @@ async def prepare(db: Path, agents: int) -> tuple[list[str], int, list[int], lis
         (await services.interactions.create_topic(manager, product.id, "App", "Say hi")).id,
         (await services.interactions.create_topic(manager, product.id, "Catalog", "")).id,
     ]
-    tokens = [(await services.users.create_user(f"agent{i}", Role.AGENT))[1] for i in range(agents)]
+    tokens, contact_ids = [], []
+    for i, contact in enumerate(sorted(contacts, key=lambda c: c.id)):
+        agent, token = await services.users.create_user(f"agent{i}", Role.AGENT)
+        # The dialer offered each agent its contact once: an agent may take calls by hand
+        # only with contacts offered to it (or previewed), any other answers 404.
+        attempt = await store.start_attempt(contact, "bench", now(), now() + timedelta(days=1))
+        offered = await services.interactions.start_interaction(
+            agent.id, contact.phone, contact=contact, attempt_id=attempt.id
+        )
+        await services.interactions.end_interaction(offered.id)
+        answered = Decision(ContactState.COMPLETED, None, 1, 1, 0, counted=True)
+        await store.finish_attempt(attempt.id, Outcome.ANSWERED, answered, now())
+        # Its wrap-up books a callback (only dialer calls can): the agent has a scheduled
+        # call to list. The calls taken by hand in the loop book none.
+        callback = CallbackRequest(due_at=now() + timedelta(days=1))
+        draft = RegistrationDraft(feedback=Feedback.CALLBACK, callback=callback)
+        await services.interactions.register(agent, offered.id, draft)
+        tokens.append(token)
+        contact_ids.append(contact.id)
     await engine.dispose()
-    return tokens, campaign.id, sorted(c.id for c in contacts), topics
+    return tokens, campaign.id, contact_ids, topics
 
 
 def serve(db: Path, port: int) -> None:
@@ -177,10 +200,7 @@ async def agent_loop(
         interaction = r["id"]
         await call("POST /interactions/{id}/end", "POST", f"/interactions/{interaction}/end")
         await call("GET /interactions/{id}", "GET", f"/interactions/{interaction}")
-        body: dict[str, object] = {"topic_ids": [topics[0], topics[1 + n % 2]], "comment": "ok"}
-        if n % 3 == 0:
-            body["feedback"] = "callback"
-            body["callback"] = {"due_at": (now() + timedelta(days=1)).isoformat(), "for": "me"}
+        body = {"topic_ids": [topics[0], topics[1 + n % 2]], "comment": "ok"}
         await call(
             "POST /interactions/{id}/registration",
             "POST",
