@@ -141,10 +141,30 @@ class CategoryOut(Out):
     topics: list[TopicOut] = []
 
 
+ReasonName = Annotated[str, Field(min_length=1, max_length=200)]
+Position = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
 class EndReasonIn(In):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    close_by_default: bool
-    followup_queue: Name = "general"
+    name: ReasonName
+    close_by_default: bool = Field(description="the close-the-request default")
+    followup_queue: Name = Field(
+        default="general", description="where a request left open goes for further work"
+    )
+    description: Text = Field(default="", description="what the reason covers, for agents")
+    campaign_id: Id | None = Field(default=None, description="null: offered for every call")
+    position: Position = Field(default=0, description="order in the list: position, then name")
+
+
+class EndReasonPatch(In):
+    """The values to change; ``active`` false retires the reason, true brings it back."""
+
+    name: ReasonName | None = None
+    close_by_default: bool | None = None
+    followup_queue: Name | None = None
+    description: Text | None = None
+    position: Position | None = None
+    active: bool | None = None
 
 
 class EndReasonOut(Out):
@@ -152,6 +172,9 @@ class EndReasonOut(Out):
     name: str
     close_by_default: bool
     followup_queue: str
+    description: str
+    campaign_id: int | None
+    position: int
     active: bool
 
 

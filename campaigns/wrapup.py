@@ -8,15 +8,27 @@ has the store write the result in one transaction.
 from __future__ import annotations
 
 import enum
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from campaigns.callbacks import CallbackFor, CallbackRequest, NewCallback
 from campaigns.errors import Code, Conflict, Invalid
 from campaigns.hours import next_open
 from campaigns.model import Contact, ContactState, Outcome
-from campaigns.spec import CallingHours, RetryRules, Wrapup
+from campaigns.spec import (
+    CallingHours,
+    RetryRules,
+    SpecError,
+    Wrapup,
+    describe_errors,
+)
+from campaigns.text import check_storable
 
 
 class Direction(enum.StrEnum):
@@ -56,12 +68,47 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class EndReason:
+    """What a call was about, picked by the agent when it ends: data that administrators
+    create, edit, order and retire, for every campaign (``campaign_id`` None) or one."""
+
     id: int
     name: str
     close_by_default: bool
     followup_queue: str = "general"
     """Where a request that is not closed goes for further work (by subject)."""
     active: bool = True
+    """False: retired; kept for the interactions that name it, offered no more."""
+    description: str = ""
+    """What the reason covers, shown to the agent."""
+    campaign_id: int | None = None
+    position: int = 0
+    """Order in the agent's list: by position, then name."""
+
+    def offered_for(self, campaign_id: int | None) -> bool:
+        """Whether an agent may pick it for a call of ``campaign_id`` (None: inbound)."""
+        return self.active and self.campaign_id in (None, campaign_id)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEndReason:
+    name: str
+    close_by_default: bool
+    followup_queue: str = "general"
+    description: str = ""
+    campaign_id: int | None = None
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EndReasonChanges:
+    """An edit of an end reason: None leaves a value as it is."""
+
+    name: str | None = None
+    close_by_default: bool | None = None
+    followup_queue: str | None = None
+    description: str | None = None
+    position: int | None = None
+    active: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,58 +210,48 @@ class TopicCount:
     agent_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SeedReason:
-    name: str
-    close_by_default: bool
-    followup_queue: str
+class _FileModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        return check_storable(value)
 
 
-# Seed 000 ("Call ending"): the reasons agents pick today. Informational requests close by
-# default; complaints, fraud and account work go to the queue for their subject.
-SEED_END_REASONS: tuple[SeedReason, ...] = tuple(
-    SeedReason(name, close, queue)
-    for name, close, queue in (
-        ("Address, phone number of POS", True, "general"),
-        (
-            "The offer has not worked (no bonus points accrued, discount has not calculated etc.)",
-            False,
-            "loyalty",
-        ),
-        ("Vacancies", True, "general"),
-        ("Complaints about the product quality", False, "complaints"),
-        ("Complaints about false weight", False, "complaints"),
-        ("Complaints against the call center agent", False, "complaints"),
-        ("Complaints against POS sellers", False, "complaints"),
-        (
-            "Complaints about the POS (dirty, prices do not match actual, wrong working time, "
-            "etc.)",
-            False,
-            "complaints",
-        ),
-        ("Fraud (For example, gave false currency note, etc.)", False, "security"),
-        ("Proposal to improve the service in the POS", True, "general"),
-        ("Composition, product manufacture", True, "general"),
-        ("Cooperation", False, "partners"),
-        ("Customer registration", True, "loyalty"),
-        (
-            "Work on the loyalty program (blocking/unblocking cards, merging accounts, "
-            "sending a password, etc.)",
-            False,
-            "loyalty",
-        ),
-        ("Call from LP participant using another number", True, "general"),
-        ("Consultations on Loyalty Program", True, "loyalty"),
-        ("Test call", True, "general"),
-        ("Refusal to register", True, "loyalty"),
-        ("Account balance", True, "loyalty"),
-        ("Change of personal data", False, "loyalty"),
-        ("Call diverting to a Partner", True, "partners"),
-        ("Delayed appeal to a partner", False, "partners"),
-        ("The call fell through", True, "general"),
-        ("Other", False, "general"),
-    )
-)
+class _StarterReason(_FileModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    close: bool = Field(description="the close-the-request default")
+    queue: Annotated[str, Field(min_length=1, max_length=100)] = "general"
+    description: Annotated[str, Field(max_length=4000)] = ""
+
+
+class _StarterFile(_FileModel):
+    reason: list[_StarterReason] = Field(min_length=1)
+
+
+def read_end_reasons(path: Path, campaign_id: int | None = None) -> list[NewEndReason]:
+    """An end-reason file (``[[reason]]`` tables: name, close, queue, description; see
+    ``config/end-reasons.toml``), in its order; raises :class:`SpecError` naming each bad
+    key. ``campaign_id`` makes them that campaign's own."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        parsed = _StarterFile.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: " + describe_errors(exc)) from exc
+    names = [r.name for r in parsed.reason]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise SpecError(f"{path}: reason.name: listed twice: {', '.join(twice)}")
+    return [
+        NewEndReason(r.name, r.close, r.queue, r.description, campaign_id, position)
+        for position, r in enumerate(parsed.reason, start=1)
+    ]
 
 
 def offered_categories(categories: Iterable[Category], interaction: Interaction) -> list[Category]:
@@ -331,9 +368,16 @@ def feedback_change(
     return ContactChange(contact.id, ContactState.RETRY, due)
 
 
-def choose_end_reason(reason: EndReason, choice: EndReasonChoice) -> EndReasonOutcome:
-    if not reason.active:
-        raise Invalid(f"end_reason.reason_id: no end reason {reason.id}", field="end_reason")
+def choose_end_reason(
+    reason: EndReason, choice: EndReasonChoice, campaign_id: int | None
+) -> EndReasonOutcome:
+    """The end reason of a call of ``campaign_id``: a retired reason, or another campaign's,
+    is not one the agent can pick."""
+    if not reason.offered_for(campaign_id):
+        raise Invalid(
+            f"end_reason.reason_id: no end reason {reason.id} for this call",
+            field="end_reason.reason_id",
+        )
     closed = reason.close_by_default if choice.close is None else choice.close
     return EndReasonOutcome(
         reason.id, closed, None if closed else reason.followup_queue, choice.description

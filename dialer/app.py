@@ -31,7 +31,6 @@ from campaigns.services import Services
 from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlAgentStore, SqlStore
-from campaigns.wrapup import SEED_END_REASONS
 from dialer.agent_side import RosterFloor, ServiceEvents, Spawner
 from dialer.clock import Clock, SystemClock
 from dialer.engine import Engine, EngineConfig, EngineEvents, TrunkLimit
@@ -187,7 +186,6 @@ async def build(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings))
-        await SqlAgentStore(store.engine).seed_end_reasons(SEED_END_REASONS)
         bridge, simulator = await stack.enter_async_context(
             open_bridge(settings, simulator_options=simulator_options)
         )

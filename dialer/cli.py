@@ -30,6 +30,7 @@ from campaigns.services import Users
 from campaigns.spec import Campaign, CampaignSpec, SpecError
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role, User
+from campaigns.wrapup import EndReason, read_end_reasons
 from dialer import logs
 from dialer.app import open_store
 from dialer.demo import run_demo
@@ -45,11 +46,13 @@ campaign_app = typer.Typer(help="Campaigns: create, apply, list, show, start, pa
 contacts_app = typer.Typer(help="Contact lists.")
 dnc_app = typer.Typer(help="The do-not-call list.")
 user_app = typer.Typer(help="Users of the agent API (agents, managers, administrators).")
+end_reasons_app = typer.Typer(help="End reasons agents pick when a call ends.")
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(user_app, name="user")
+app.add_typer(end_reasons_app, name="end-reasons")
 
 out = Console()
 err = Console(stderr=True)
@@ -375,6 +378,63 @@ async def dnc_export(
         if target is not sys.stdout:
             target.close()
     err.print(f"{len(listed)} numbers written")
+
+
+# End reasons
+
+
+async def _campaign_id(store: SqlStore, campaign: str | None) -> int | None:
+    return None if campaign is None else (await store.get_campaign(campaign)).id
+
+
+@end_reasons_app.command("import")
+@command
+async def end_reasons_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ..., help="TOML file of [[reason]] tables (config/end-reasons.toml)."
+    ),
+    campaign: str | None = typer.Option(None, help="Make them this campaign's own."),
+) -> None:
+    """Add the file's end reasons that are not there yet (by name); existing ones, edited or
+    retired, are left as they are."""
+
+    async def work(store: SqlStore) -> tuple[int, int]:
+        reasons = read_end_reasons(file, await _campaign_id(store, campaign))
+        return len(reasons), await SqlAgentStore(store.engine).add_end_reasons(reasons)
+
+    listed, added = await _with_store(ctx, work)
+    out.print(f"added {added} end reasons, {listed - added} already there")
+
+
+@end_reasons_app.command("list")
+@command
+async def end_reasons_list(
+    ctx: typer.Context,
+    campaign: str | None = typer.Option(
+        None, help="The global reasons and this campaign's (default: the global ones)."
+    ),
+    all_: bool = typer.Option(False, "--all", help="Every campaign's, retired ones too."),
+) -> None:
+    """End reasons in the agents' order."""
+
+    async def work(store: SqlStore) -> list[EndReason]:
+        campaign_id = await _campaign_id(store, campaign)
+        agents = SqlAgentStore(store.engine)
+        return await agents.list_end_reasons(campaign_id, offered=not all_)
+
+    table = Table("id", "pos", "name", "closes", "follow-up queue", "campaign", "active")
+    for r in await _with_store(ctx, work):
+        table.add_row(
+            str(r.id),
+            str(r.position),
+            r.name,
+            "yes" if r.close_by_default else "no",
+            r.followup_queue,
+            "" if r.campaign_id is None else str(r.campaign_id),
+            "yes" if r.active else "retired",
+        )
+    out.print(table)
 
 
 # Users

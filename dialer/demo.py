@@ -16,7 +16,7 @@ import random
 import shutil
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from campaigns.services import Users
 from campaigns.spec import CampaignSpec
 from campaigns.storage.store import SqlAgentStore
 from campaigns.users import Role
+from campaigns.wrapup import NewEndReason
 from dialer.app import open_store
 from dialer.service import Running, serve
 from dialer.settings import Settings
@@ -65,6 +66,12 @@ CAMPAIGN = {
     "wrapup": {"forced_registration": True, "seconds": 8, "default_end_reason": "Other"},
     "callback_reservation_minutes": 1,
 }
+# The campaign's own end reasons; "Other" is its default for automatic wrap-up.
+END_REASONS = (
+    NewEndReason("Order placed", True, position=1),
+    NewEndReason("Call me later", False, "callbacks", position=2),
+    NewEndReason("Other", False, description="Say what in the description.", position=3),
+)
 TOPICS = {
     ("Result", False): ["Sale", "Interested", "Not interested"],
     ("Product", True): ["Bonus points", "Membership card", "Offers", "Mobile app"],
@@ -108,6 +115,9 @@ async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> 
         agent_store = SqlAgentStore(store.engine)
         users = Users(agent_store, lambda: datetime.now(UTC))
         manager, _ = await users.create_user("manager", Role.MANAGER, "Demo manager", None)
+        await agent_store.add_end_reasons(
+            [replace(reason, campaign_id=campaign.id) for reason in END_REASONS]
+        )
         for (name, multi), topics in TOPICS.items():
             category = await agent_store.create_category(name, multi, campaign.id)
             for topic in topics:

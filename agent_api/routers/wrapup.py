@@ -12,6 +12,7 @@ from agent_api.schemas import (
     CategoryPatch,
     EndReasonIn,
     EndReasonOut,
+    EndReasonPatch,
     IdPath,
     IdQuery,
     InteractionOut,
@@ -21,7 +22,7 @@ from agent_api.schemas import (
     TopicOut,
 )
 from campaigns.errors import Invalid
-from campaigns.wrapup import StatsQuery
+from campaigns.wrapup import EndReasonChanges, NewEndReason, StatsQuery
 
 router = APIRouter(tags=["wrap-up"])
 
@@ -62,15 +63,43 @@ async def create_topic(category_id: IdPath, body: TopicIn, svc: Svc, me: Manager
 
 
 @router.get("/end-reasons", response_model=list[EndReasonOut])
-async def list_end_reasons(svc: Svc, _: Me) -> list[EndReasonOut]:
-    return [EndReasonOut.model_validate(r) for r in await svc.interactions.end_reasons()]
+async def list_end_reasons(
+    svc: Svc, me: Me, campaign_id: IdQuery | None = None, retired: bool = False
+) -> list[EndReasonOut]:
+    """The reasons offered for a call of ``campaign_id`` (the global ones and the
+    campaign's own; without it, the global ones), in the agents' order. ``retired=true``
+    (managers): every reason, retired ones too, of every campaign unless one is named."""
+    reasons = await svc.interactions.end_reasons(me, campaign_id, retired=retired)
+    return [EndReasonOut.model_validate(r) for r in reasons]
 
 
 @router.post("/end-reasons", response_model=EndReasonOut, status_code=201)
 async def create_end_reason(body: EndReasonIn, svc: Svc, me: Manager) -> EndReasonOut:
+    """A reason for every call, or for one campaign's (``campaign_id``)."""
     reason = await svc.interactions.create_end_reason(
-        me, body.name, body.close_by_default, body.followup_queue
+        me,
+        NewEndReason(
+            body.name,
+            body.close_by_default,
+            body.followup_queue,
+            body.description,
+            body.campaign_id,
+            body.position,
+        ),
     )
+    return EndReasonOut.model_validate(reason)
+
+
+@router.patch("/end-reasons/{reason_id}", response_model=EndReasonOut)
+async def patch_end_reason(
+    reason_id: IdPath, body: EndReasonPatch, svc: Svc, me: Manager
+) -> EndReasonOut:
+    """Edit, reorder (``position``), retire (``active: false``) or bring back a reason.
+    A retired reason stays on the interactions that name it."""
+    if all(value is None for value in body.model_dump().values()):
+        raise Invalid("body: name a value to change", field="body")
+    changes = EndReasonChanges(**body.model_dump(exclude_unset=True))
+    reason = await svc.interactions.update_end_reason(me, reason_id, changes)
     return EndReasonOut.model_validate(reason)
 
 

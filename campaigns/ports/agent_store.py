@@ -20,11 +20,12 @@ from campaigns.wrapup import (
     ContactChange,
     Direction,
     EndReason,
+    EndReasonChanges,
     EndReasonOutcome,
     Feedback,
     Interaction,
+    NewEndReason,
     Registration,
-    SeedReason,
     StatsQuery,
     Topic,
     TopicCount,
@@ -80,17 +81,31 @@ class CatalogueStore(Protocol):
         """The topics of ``topic_ids`` that exist, and their categories."""
         ...
 
-    async def seed_end_reasons(self, reasons: Sequence[SeedReason]) -> int:
-        """Add the reasons not present yet (by name); returns how many were added."""
+    async def add_end_reasons(self, reasons: Sequence[NewEndReason]) -> int:
+        """Add the reasons not present yet (by name, globally or in their campaign);
+        returns how many were added. :class:`NotFound` (field ``campaign_id``) for a
+        campaign that does not exist."""
         ...
 
-    async def create_end_reason(
-        self, name: str, close_by_default: bool, followup_queue: str
-    ) -> EndReason: ...
+    async def create_end_reason(self, reason: NewEndReason) -> EndReason:
+        """:class:`Conflict` (field ``name``) when its scope has a reason of that name."""
+        ...
 
-    async def list_end_reasons(self) -> list[EndReason]: ...
+    async def update_end_reason(self, reason_id: int, changes: EndReasonChanges) -> EndReason:
+        """Apply the values set in ``changes``; :class:`NotFound` for an unknown id."""
+        ...
 
-    async def get_end_reason(self, ref: int | str) -> EndReason: ...
+    async def list_end_reasons(
+        self, campaign_id: int | None = None, *, offered: bool = False
+    ) -> list[EndReason]:
+        """In the agents' order (position, name). ``campaign_id``: the global reasons and
+        that campaign's (else all, or with ``offered`` the global ones); ``offered``: the
+        active ones only."""
+        ...
+
+    async def get_end_reason(self, ref: int | str, campaign_id: int | None = None) -> EndReason:
+        """By id, or by name: ``campaign_id``'s own reason before a global one."""
+        ...
 
 
 class InteractionStore(Protocol):

@@ -7,6 +7,7 @@ The dialer engine calls ``start_interaction``, ``end_interaction``, ``auto_wrapu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -24,8 +25,10 @@ from campaigns.wrapup import (
     Category,
     Direction,
     EndReason,
+    EndReasonChanges,
     EndReasonChoice,
     Interaction,
+    NewEndReason,
     Registration,
     RegistrationDraft,
     StatsQuery,
@@ -127,8 +130,12 @@ class Interactions:
             outcome = None
             if settings and settings.default_end_reason and interaction.end_reason_id is None:
                 try:
-                    reason = await self._store.get_end_reason(settings.default_end_reason)
-                    outcome = rules.choose_end_reason(reason, EndReasonChoice(reason.id))
+                    reason = await self._store.get_end_reason(
+                        settings.default_end_reason, interaction.campaign_id
+                    )
+                    outcome = rules.choose_end_reason(
+                        reason, EndReasonChoice(reason.id), interaction.campaign_id
+                    )
                 except (NotFound, Invalid):
                     log.warning(
                         "default_end_reason_unknown",
@@ -236,7 +243,7 @@ class Interactions:
         outcome = None
         if draft.end_reason is not None:
             reason = await self._reason(draft.end_reason.reason_id)
-            outcome = rules.choose_end_reason(reason, draft.end_reason)
+            outcome = rules.choose_end_reason(reason, draft.end_reason, interaction.campaign_id)
         change = callback = None
         now = self._clock()
         if draft.feedback is not None:
@@ -281,7 +288,8 @@ class Interactions:
     ) -> Interaction:
         """The end reason alone (SPEC 6), for any call, known contact or not."""
         interaction = await self._owned(user, interaction_id)
-        outcome = rules.choose_end_reason(await self._reason(choice.reason_id), choice)
+        reason = await self._reason(choice.reason_id)
+        outcome = rules.choose_end_reason(reason, choice, interaction.campaign_id)
         return await self._store.set_end_reason(interaction.id, outcome)
 
     async def extend(self, user: User, interaction_id: int) -> Interaction:
@@ -321,14 +329,30 @@ class Interactions:
     async def catalogue(self) -> tuple[list[Category], list[Topic]]:
         return await self._store.catalogue()
 
-    async def end_reasons(self) -> list[EndReason]:
-        return await self._store.list_end_reasons()
+    async def end_reasons(
+        self, actor: User, campaign_id: int | None = None, *, retired: bool = False
+    ) -> list[EndReason]:
+        """The reasons an agent may pick for a call of ``campaign_id`` (None: the global
+        ones), in order. Managers may ask for every reason, retired ones included."""
+        if retired:
+            require_manager(actor)
+            return await self._store.list_end_reasons(campaign_id)
+        return await self._store.list_end_reasons(campaign_id, offered=True)
 
-    async def create_end_reason(
-        self, actor: User, name: str, close_by_default: bool, followup_queue: str
-    ) -> EndReason:
+    async def create_end_reason(self, actor: User, reason: NewEndReason) -> EndReason:
         require_manager(actor)
-        return await self._store.create_end_reason(name, close_by_default, followup_queue)
+        return await self._store.create_end_reason(reason)
+
+    async def update_end_reason(
+        self, actor: User, reason_id: int, changes: EndReasonChanges
+    ) -> EndReason:
+        """Edit, reorder (``position``), retire (``active`` false) or bring back a reason."""
+        require_manager(actor)
+        return await self._store.update_end_reason(reason_id, changes)
+
+    async def import_end_reasons(self, actor: User, reasons: Sequence[NewEndReason]) -> int:
+        require_manager(actor)
+        return await self._store.add_end_reasons(reasons)
 
     async def followups(self, actor: User, queue: str | None) -> list[Interaction]:
         require_manager(actor)

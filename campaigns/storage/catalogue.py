@@ -13,7 +13,7 @@ from campaigns.storage import mappers
 from campaigns.storage import tables as t
 from campaigns.storage.base import SqlBase
 from campaigns.storage.fast.prepared import Prepared
-from campaigns.wrapup import Category, EndReason, SeedReason, Topic
+from campaigns.wrapup import Category, EndReason, EndReasonChanges, NewEndReason, Topic
 
 _CATALOGUE = Prepared(
     sa.select(t.wrapup_categories, *[col.label(f"topic_{col.name}") for col in t.wrapup_topics.c])
@@ -117,58 +117,120 @@ class CatalogueRows(SqlBase):
         used = {topic.category_id for topic in found.values()}
         return found, {category.id: category for category in categories if category.id in used}
 
-    async def seed_end_reasons(self, reasons: Sequence[SeedReason]) -> int:
-        """Add the reasons not present yet (by name); returns how many were added."""
+    async def add_end_reasons(self, reasons: Sequence[NewEndReason]) -> int:
+        """Add the reasons not present yet (by name, in their scope); how many were added."""
 
         async def work(conn: AsyncConnection) -> int:
-            known = set((await conn.execute(sa.select(t.end_reasons.c.name))).scalars())
-            new = [
-                {
-                    "name": r.name,
-                    "close_by_default": r.close_by_default,
-                    "followup_queue": r.followup_queue,
-                    "active": True,
-                }
-                for r in reasons
-                if r.name not in known
-            ]
+            known = {
+                (row.campaign_id, row.name)
+                for row in await conn.execute(
+                    sa.select(t.end_reasons.c.campaign_id, t.end_reasons.c.name)
+                )
+            }
+            new = [_reason_values(r) for r in reasons if (r.campaign_id, r.name) not in known]
             if new:
                 await conn.execute(sa.insert(t.end_reasons), new)
             return len(new)
 
+        await self._campaign_exists({r.campaign_id for r in reasons})
         return await self._tx(work)
 
-    async def create_end_reason(
-        self, name: str, close_by_default: bool, followup_queue: str
-    ) -> EndReason:
+    async def create_end_reason(self, reason: NewEndReason) -> EndReason:
         async def work(conn: AsyncConnection) -> EndReason:
             row = (
                 await conn.execute(
                     sa.insert(t.end_reasons)
-                    .values(
-                        name=name,
-                        close_by_default=close_by_default,
-                        followup_queue=followup_queue,
-                        active=True,
-                    )
+                    .values(**_reason_values(reason))
                     .returning(*t.end_reasons.c)
                 )
             ).one()
             return mappers.end_reason(row)
 
+        await self._campaign_exists({reason.campaign_id})
         try:
             return await self._tx(work)
         except IntegrityError:
-            raise Conflict(f"name: an end reason {name!r} exists", field="name") from None
+            raise Conflict(
+                f"name: an end reason {reason.name!r} exists there", field="name"
+            ) from None
 
-    async def list_end_reasons(self) -> list[EndReason]:
-        q = sa.select(t.end_reasons).order_by(t.end_reasons.c.id)
+    async def update_end_reason(self, reason_id: int, changes: EndReasonChanges) -> EndReason:
+        values = {
+            name: value
+            for name in (
+                "name",
+                "close_by_default",
+                "followup_queue",
+                "description",
+                "position",
+                "active",
+            )
+            if (value := getattr(changes, name)) is not None
+        }
+
+        async def work(conn: AsyncConnection) -> EndReason:
+            query = (
+                sa.select(t.end_reasons)
+                if not values
+                else (sa.update(t.end_reasons).values(**values).returning(*t.end_reasons.c))
+            )
+            row = (await conn.execute(query.where(t.end_reasons.c.id == reason_id))).one_or_none()
+            if row is None:
+                raise NotFound(f"no end reason {reason_id}")
+            return mappers.end_reason(row)
+
+        try:
+            return await self._tx(work)
+        except IntegrityError:
+            raise Conflict(
+                f"name: an end reason {changes.name!r} exists there", field="name"
+            ) from None
+
+    async def list_end_reasons(
+        self, campaign_id: int | None = None, *, offered: bool = False
+    ) -> list[EndReason]:
+        c = t.end_reasons.c
+        q = sa.select(t.end_reasons).order_by(c.position, c.name, c.id)
+        if campaign_id is not None:
+            q = q.where(sa.or_(c.campaign_id.is_(None), c.campaign_id == campaign_id))
+        elif offered:
+            q = q.where(c.campaign_id.is_(None))
+        if offered:
+            q = q.where(c.active.is_(True))
         return [mappers.end_reason(r) for r in await self._rows(q)]
 
-    async def get_end_reason(self, ref: int | str) -> EndReason:
-        col = t.end_reasons.c.id if isinstance(ref, int) else t.end_reasons.c.name
-        return mappers.end_reason(
-            await self._one(
-                sa.select(t.end_reasons).where(col == ref), f"end_reason: no end reason {ref!r}"
+    async def get_end_reason(self, ref: int | str, campaign_id: int | None = None) -> EndReason:
+        c = t.end_reasons.c
+        if isinstance(ref, int):
+            q = sa.select(t.end_reasons).where(c.id == ref)
+        else:
+            # By name: the campaign's own reason before a global one.
+            q = (
+                sa.select(t.end_reasons)
+                .where(c.name == ref, sa.or_(c.campaign_id.is_(None), c.campaign_id == campaign_id))
+                .order_by(c.campaign_id.is_(None))
             )
+        return mappers.end_reason(await self._one(q, f"end_reason: no end reason {ref!r}"))
+
+    async def _campaign_exists(self, ids: set[int | None]) -> None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return
+        found = set(
+            await self._rows(sa.select(t.campaigns.c.id).where(t.campaigns.c.id.in_(wanted)))
         )
+        missing = wanted - {row.id for row in found}
+        if missing:
+            raise NotFound(f"campaign_id: no campaign {min(missing)}", field="campaign_id")
+
+
+def _reason_values(reason: NewEndReason) -> dict[str, object]:
+    return {
+        "name": reason.name,
+        "close_by_default": reason.close_by_default,
+        "followup_queue": reason.followup_queue,
+        "description": reason.description,
+        "campaign_id": reason.campaign_id,
+        "position": reason.position,
+        "active": True,
+    }

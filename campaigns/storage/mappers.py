@@ -113,7 +113,16 @@ def topic(row: sa.Row[Any]) -> Topic:
 
 
 def end_reason(row: sa.Row[Any]) -> EndReason:
-    return EndReason(row.id, row.name, row.close_by_default, row.followup_queue, row.active)
+    return EndReason(
+        row.id,
+        row.name,
+        row.close_by_default,
+        row.followup_queue,
+        row.active,
+        row.description,
+        row.campaign_id,
+        row.position,
+    )
 
 
 def interaction(row: sa.Row[Any]) -> Interaction:

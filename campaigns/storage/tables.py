@@ -226,10 +226,30 @@ end_reasons = sa.Table(
     "end_reasons",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
     sa.Column("close_by_default", sa.Boolean, nullable=False),
     sa.Column("followup_queue", sa.String(100), nullable=False, server_default="general"),
     sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    # NULL: offered for every call; set: for that campaign's calls only.
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), nullable=True),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    # A name is unique among the global reasons and within a campaign's own.
+    sa.Index(
+        "uq_end_reasons_global_name",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("campaign_id IS NULL"),
+        postgresql_where=sa.text("campaign_id IS NULL"),
+    ),
+    sa.Index(
+        "uq_end_reasons_campaign_name",
+        "campaign_id",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("campaign_id IS NOT NULL"),
+        postgresql_where=sa.text("campaign_id IS NOT NULL"),
+    ),
 )
 
 interactions = sa.Table(

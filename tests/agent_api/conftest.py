@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,10 +21,13 @@ from campaigns.services import Services
 from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role
-from campaigns.wrapup import SEED_END_REASONS
+from campaigns.wrapup import read_end_reasons
 from dialer.settings import ApiSettings
 from tests.conftest import NOW
 from tests.support.clock import FakeClock
+
+# The sample starter set, as `ringback end-reasons import` reads it.
+STARTER_END_REASONS = Path(__file__).resolve().parents[2] / "config" / "end-reasons.toml"
 
 
 @dataclass
@@ -59,7 +63,7 @@ async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
     row = ContactRow(2, "+4741000001", "Europe/Oslo", {"name": "Per"})
     await store.add_contacts(campaign.id, [row], NOW)
     (contact,) = await store.claim_due(campaign.id, 1, NOW, "test", NOW + timedelta(minutes=5))
-    await agent_store.seed_end_reasons(SEED_END_REASONS)
+    await agent_store.add_end_reasons(read_end_reasons(STARTER_END_REASONS))
     agent, agent_token = await services.users.create_user("anna", Role.AGENT, "Anna", "PJSIP/1001")
     _, other_token = await services.users.create_user("bob", Role.AGENT)
     _, manager_token = await services.users.create_user("mia", Role.MANAGER)

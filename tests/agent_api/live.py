@@ -28,9 +28,10 @@ from campaigns.storage.engine import make_engine
 from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role
-from campaigns.wrapup import SEED_END_REASONS
+from campaigns.wrapup import read_end_reasons
 from dialer.settings import ApiSettings
 from dialer.testing import TEST_PG_URL
+from tests.agent_api.conftest import STARTER_END_REASONS
 from tests.conftest import NOW
 from tests.support.clock import FakeClock
 
@@ -52,7 +53,7 @@ async def _seed(services: Services, store: SqlStore, agents: SqlAgentStore) -> t
     await store.set_campaign_state(campaign.id, CampaignState.RUNNING, NOW)
     await store.add_contacts(campaign.id, [ContactRow(2, "+4741000001", "Europe/Oslo", {})], NOW)
     await store.claim_due(campaign.id, 1, NOW, "test", NOW + timedelta(minutes=5))
-    await agents.seed_end_reasons(SEED_END_REASONS)
+    await agents.add_end_reasons(read_end_reasons(STARTER_END_REASONS))
     _, manager = await services.users.create_user("mia", Role.MANAGER)
     _, agent = await services.users.create_user("anna", Role.AGENT, "Anna", "PJSIP/anna")
     return manager, agent

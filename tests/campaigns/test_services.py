@@ -20,13 +20,14 @@ from campaigns.spec import CampaignSpec, Wrapup
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role, User
 from campaigns.wrapup import (
-    SEED_END_REASONS,
     Direction,
     EndReasonChoice,
     Feedback,
     RegistrationDraft,
     StatsQuery,
+    read_end_reasons,
 )
+from tests.agent_api.conftest import STARTER_END_REASONS
 from tests.conftest import NOW
 from tests.support.clock import FakeClock
 
@@ -60,7 +61,7 @@ async def world(engine: AsyncEngine) -> World:
     row = ContactRow(2, "+4741000001", "Europe/Oslo", {"name": "Per"})
     await store.add_contacts(campaign.id, [row], NOW)
     (contact,) = await store.claim_due(campaign.id, 1, NOW, "test", NOW + timedelta(minutes=5))
-    await agent_store.seed_end_reasons(SEED_END_REASONS)
+    await agent_store.add_end_reasons(read_end_reasons(STARTER_END_REASONS))
     agent, _ = await services.users.create_user("anna", Role.AGENT, "Anna")
     other, _ = await services.users.create_user("bob", Role.AGENT)
     manager, _ = await services.users.create_user("mia", Role.MANAGER)

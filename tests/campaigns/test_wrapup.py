@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from campaigns.callbacks import CallbackRequest, check_callback_time
 from campaigns.errors import Conflict, Invalid
 from campaigns.model import Contact, ContactState, Outcome
-from campaigns.spec import CallingHours, RetryRules, Wrapup
+from campaigns.spec import CallingHours, RetryRules, SpecError, Wrapup
 from campaigns.users import Role, hash_token, new_token, token_matches
 from campaigns.wrapup import (
-    SEED_END_REASONS,
     Category,
     Direction,
     EndReason,
@@ -30,6 +30,7 @@ from campaigns.wrapup import (
     feedback_change,
     may_become_ready,
     offered_categories,
+    read_end_reasons,
     wrapup_deadline,
     wrapup_timer,
 )
@@ -51,14 +52,46 @@ TOPICS = {
 }
 CATS = {c.id: c for c in (MOOD, PRODUCT, SALES)}
 HOURS = CallingHours()
+STARTER_END_REASONS = Path(__file__).resolve().parents[2] / "config" / "end-reasons.toml"
 
 
-def test_seed_end_reasons_are_the_seed_list() -> None:
-    """The 24 reasons from the seed manual, unique, from the shop address to 'Other'."""
-    names = [r.name for r in SEED_END_REASONS]
+def test_starter_end_reasons_file_reads_in_order() -> None:
+    """config/end-reasons.toml: 24 unique reasons, in file order, shop address to 'Other'."""
+    reasons = read_end_reasons(STARTER_END_REASONS, campaign_id=7)
+    names = [r.name for r in reasons]
     assert len(names) == len(set(names)) == 24
     assert names[0] == "Address, phone number of POS"
     assert names[-2:] == ["The call fell through", "Other"]
+    assert [r.position for r in reasons] == list(range(1, 25))
+    assert {r.campaign_id for r in reasons} == {7}
+    assert reasons[-1].description and not reasons[-1].close_by_default
+
+
+def test_end_reason_file_errors_name_the_key(tmp_path: Path) -> None:
+    """A bad key, a missing close flag, a name twice or bad TOML is refused, naming it."""
+    bad = tmp_path / "r.toml"
+    for text, expected in (
+        ('[[reason]]\nname = "A"\nclose = true\ncolour = 1\n', "reason.0.colour: unknown key"),
+        ('[[reason]]\nname = "A"\n', "reason.0.close: Field required"),
+        ('[[reason]]\nname = "A"\nclose = true\n' * 2, "listed twice: A"),
+        ("[[reason]\n", "not valid TOML"),
+    ):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(SpecError, match=expected):
+            read_end_reasons(bad)
+
+
+def test_end_reason_offered_by_scope_and_state() -> None:
+    """A global reason is offered for every call, a campaign's for its calls; retired: none."""
+    choice = EndReasonChoice(1)
+    mine = EndReason(1, "Sale", True, campaign_id=3)
+    glob = EndReason(2, "Other", False, "general")
+    assert choose_end_reason(mine, choice, 3).closed
+    assert choose_end_reason(glob, EndReasonChoice(2), None).followup_queue == "general"
+    for reason, campaign_id in ((mine, 4), (mine, None), (replace(glob, active=False), 3)):
+        with pytest.raises(Invalid) as err:
+            choose_end_reason(reason, choice, campaign_id)
+        assert err.value.field == "end_reason.reason_id"
 
 
 def test_single_choice_category_refuses_two_topics() -> None:
@@ -140,8 +173,8 @@ def test_feedback_requeues_or_exhausts_the_contact() -> None:
 def test_end_reason_default_and_override() -> None:
     """The reason's close default applies unless the agent overrides; unclosed → its queue."""
     reason = EndReason(1, "Complaints", close_by_default=False, followup_queue="complaints")
-    assert choose_end_reason(reason, EndReasonChoice(1)).followup_queue == "complaints"
-    closed = choose_end_reason(reason, EndReasonChoice(1, close=True, description="ok"))
+    assert choose_end_reason(reason, EndReasonChoice(1), None).followup_queue == "complaints"
+    closed = choose_end_reason(reason, EndReasonChoice(1, close=True, description="ok"), None)
     assert (closed.closed, closed.followup_queue, closed.description) == (True, None, "ok")
 
 
