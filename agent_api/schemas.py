@@ -254,6 +254,18 @@ class DncNumberOut(Out):
     listed: bool
 
 
+class DncEntryOut(Out):
+    number: str
+    reason: str
+    added_at: datetime
+
+
+class DncPageOut(Out):
+    total: int
+    """Numbers matching the filter, all pages."""
+    numbers: list[DncEntryOut]
+
+
 class AttemptOut(Out):
     attempt_id: int
 
@@ -389,12 +401,14 @@ class CaseActionOut(Out):
 
 
 class TopicCountOut(Out):
-    category_id: int
-    category: str
-    topic_id: int
-    topic: str
+    category_id: int | None
+    category: str | None
+    topic_id: int | None
+    """null: registrations without any topic (dialer feedback only, automatic wrap-ups)."""
+    topic: str | None
     count: int
     campaign_id: int | None
+    """The campaign counted: by_campaign's group, or the campaign_id filter."""
     agent_id: int | None
 
 

@@ -201,10 +201,12 @@ class WrapupTimer:
 
 @dataclass(frozen=True, slots=True)
 class TopicCount:
-    category_id: int
-    category: str
-    topic_id: int
-    topic: str
+    """Registrations with a topic; ``topic_id`` None: registrations without any topic."""
+
+    category_id: int | None
+    category: str | None
+    topic_id: int | None
+    topic: str | None
     count: int
     campaign_id: int | None = None
     agent_id: int | None = None

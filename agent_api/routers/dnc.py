@@ -1,11 +1,23 @@
-"""The do-not-call list for managers: add numbers, look one up, take one off."""
+"""The do-not-call list for managers: browse or export it, add numbers, look one up, take
+one off."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
 
 from agent_api.deps import Manager, Svc
-from agent_api.schemas import DncAddIn, DncAddOut, DncNumberOut
+from agent_api.schemas import (
+    INT32_MAX,
+    DncAddIn,
+    DncAddOut,
+    DncEntryOut,
+    DncNumberOut,
+    DncPageOut,
+)
 from campaigns.errors import Invalid
 from campaigns.phones import PhoneError, check_region, normalise
 
@@ -38,6 +50,43 @@ async def add_numbers(body: DncAddIn, svc: Svc, _: Manager) -> DncAddOut:
     phones = sorted({_e164(raw, region, f"numbers[{i}]") for i, raw in enumerate(body.numbers)})
     added = await svc.campaigns.dnc_add(phones, body.reason, svc.clock())
     return DncAddOut(added=added, already_listed=len(phones) - added)
+
+
+_CSV = {"text/csv": {"schema": {"type": "string"}, "example": "phone,reason,added_at\n"}}
+
+
+@router.get(
+    "/dnc",
+    response_model=DncPageOut,
+    responses={200: {"content": _CSV, "description": "JSON page, or CSV with format=csv"}},
+)
+async def browse(
+    svc: Svc,
+    _: Manager,
+    prefix: Annotated[str, Query(max_length=20, pattern=r"^\+?[0-9]*$")] = "",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+    format: Literal["json", "csv"] = "json",
+) -> DncPageOut | Response:
+    """Browse the list by number (``prefix``: the numbers starting with it, E.164, e.g.
+    ``+4741``), a page at a time; ``format=csv``: every matching number as a CSV file
+    (phone,reason,added_at), which ``ringback dnc import`` reads back."""
+    if format == "csv":
+        total, rows = await svc.campaigns.dnc_page(prefix, INT32_MAX, 0)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["phone", "reason", "added_at"])
+        writer.writerows((phone, reason, added.isoformat()) for phone, reason, added in rows)
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="do-not-call.csv"'},
+        )
+    total, rows = await svc.campaigns.dnc_page(prefix, limit, offset)
+    return DncPageOut(
+        total=total,
+        numbers=[DncEntryOut(number=p, reason=r, added_at=a) for p, r, a in rows],
+    )
 
 
 @router.get("/dnc/{number}", response_model=DncNumberOut)

@@ -121,6 +121,7 @@ async def registration_stats(
     by_agent: bool = False,
     by_campaign: bool = False,
 ) -> list[TopicCountOut]:
-    """Registrations counted by category and topic; filter by campaign, agent and period."""
+    """Registrations counted by category and topic, and those without a topic (topic
+    null); filter by campaign, agent and period (``since`` included, ``until`` not)."""
     query = StatsQuery(campaign_id, agent_id, since, until, by_agent, by_campaign)
     return [TopicCountOut.model_validate(r) for r in await svc.interactions.stats(me, query)]

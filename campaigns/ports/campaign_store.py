@@ -174,3 +174,10 @@ class Store(Protocol):
     async def dnc_list(self) -> list[tuple[str, str, datetime]]:
         """Every listed number with its reason and when it was added, by number."""
         ...
+
+    async def dnc_page(
+        self, prefix: str, limit: int, offset: int
+    ) -> tuple[int, list[tuple[str, str, datetime]]]:
+        """The numbers starting with ``prefix`` (E.164, ``+`` included): how many there
+        are, and ``limit`` of them from ``offset``, by number."""
+        ...

@@ -34,6 +34,21 @@ class DncRows(SqlBase):
         )
         return [(r.phone, r.reason, r.added_at) for r in rows]
 
+    async def dnc_page(
+        self, prefix: str, limit: int, offset: int
+    ) -> tuple[int, list[tuple[str, str, datetime]]]:
+        c = t.dnc.c
+        where = c.phone.startswith(prefix, autoescape=True) if prefix else sa.true()
+        total = (await self._rows(sa.select(sa.func.count()).select_from(t.dnc).where(where)))[0][0]
+        rows = await self._rows(
+            sa.select(c.phone, c.reason, c.added_at)
+            .where(where)
+            .order_by(c.phone)
+            .limit(limit)
+            .offset(offset)
+        )
+        return int(total), [(r.phone, r.reason, r.added_at) for r in rows]
+
     async def dnc_contains(self, phone: str) -> bool:
         async with self._engine.connect() as conn:
             found = await conn.execute(sa.select(t.dnc.c.phone).where(t.dnc.c.phone == phone))

@@ -367,11 +367,13 @@ class InteractionRows(SqlBase):
         q = (
             sa.select(*keys, sa.func.count().label("n"))
             .select_from(t.registrations)
-            .join(t.registration_topics, rt.registration_id == r.id)
-            .join(t.wrapup_topics, tp.id == rt.topic_id)
-            .join(t.wrapup_categories, cat.id == tp.category_id)
+            # Registrations without topics (feedback only, automatic) count too, as one
+            # row with no category and no topic, last.
+            .outerjoin(t.registration_topics, rt.registration_id == r.id)
+            .outerjoin(t.wrapup_topics, tp.id == rt.topic_id)
+            .outerjoin(t.wrapup_categories, cat.id == tp.category_id)
             .group_by(*keys)
-            .order_by(cat.id, sa.func.count().desc(), tp.id)
+            .order_by(cat.id.is_(None), cat.id, sa.func.count().desc(), tp.id)
         )
         if query.campaign_id is not None:
             q = q.where(r.campaign_id == query.campaign_id)
@@ -391,8 +393,8 @@ class InteractionRows(SqlBase):
                     topic_id=m["topic_id"],
                     topic=m["topic"],
                     count=m["n"],
-                    campaign_id=m["campaign_id"] if query.by_campaign else None,
-                    agent_id=m["agent_id"] if query.by_agent else None,
+                    campaign_id=m["campaign_id"] if query.by_campaign else query.campaign_id,
+                    agent_id=m["agent_id"] if query.by_agent else query.agent_id,
                 )
             )
         return out

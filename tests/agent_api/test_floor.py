@@ -1,0 +1,65 @@
+"""What a manager sees of the floor: the do-not-call list, registration counts, agents and
+their figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.agent_api.conftest import Api
+from tests.agent_api.test_http import dialer_interaction
+
+
+async def test_dnc_list_browsed_by_page_and_prefix_and_exported(api: Api) -> None:
+    """GET /dnc pages the list by number, filters by prefix, and exports it as CSV."""
+    numbers = ["+4741000003", "+4741000001", "+4790000002", "+4641000000"]
+    r = await api.client.post(
+        "/dnc", json={"numbers": numbers, "reason": "asked"}, headers=api.manager
+    )
+    assert r.status_code == 200, r.text
+    page = (await api.client.get("/dnc?limit=2", headers=api.manager)).json()
+    assert page["total"] == 4
+    assert [n["number"] for n in page["numbers"]] == ["+4641000000", "+4741000001"]
+    assert page["numbers"][0]["reason"] == "asked" and page["numbers"][0]["added_at"]
+    rest = (await api.client.get("/dnc?limit=2&offset=2", headers=api.manager)).json()
+    assert [n["number"] for n in rest["numbers"]] == ["+4741000003", "+4790000002"]
+    norway = (await api.client.get("/dnc?prefix=%2B4741", headers=api.manager)).json()
+    assert norway["total"] == 2
+    export = await api.client.get("/dnc?format=csv", headers=api.manager)
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert "attachment" in export.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [r["phone"] for r in rows] == sorted(numbers)
+    assert rows[0]["reason"] == "asked"
+    bad = await api.client.get("/dnc?prefix=47%25", headers=api.manager)
+    assert bad.status_code == 422 and bad.json()["field"] == "prefix"
+    assert (await api.client.get("/dnc", headers=api.agent)).status_code == 403
+
+
+async def test_registration_stats_count_registrations_without_topics(api: Api) -> None:
+    """A registration without topics counts (topic null); a campaign filter is echoed."""
+    r = await api.client.post(
+        "/agents/me/interactions", json={"phone": "+4799000000"}, headers=api.agent
+    )
+    reg = await api.client.post(
+        f"/interactions/{r.json()['id']}/registration", json={}, headers=api.agent
+    )
+    assert reg.status_code == 201, reg.text
+    stats = (await api.client.get("/stats/registrations", headers=api.manager)).json()
+    assert [(s["topic_id"], s["count"]) for s in stats] == [(None, 1)]
+    by_agent = await api.client.get(
+        "/stats/registrations", params={"agent_id": api.agent_id}, headers=api.manager
+    )
+    assert by_agent.json()[0]["agent_id"] == api.agent_id
+    filtered = await api.client.get(
+        "/stats/registrations", params={"campaign_id": api.campaign_id}, headers=api.manager
+    )
+    assert filtered.json() == []  # the call was inbound
+    call = await dialer_interaction(api, settled=True)
+    await api.client.post(f"/interactions/{call}/end", headers=api.agent)
+    await api.client.post(f"/interactions/{call}/registration", json={}, headers=api.agent)
+    filtered = await api.client.get(
+        "/stats/registrations", params={"campaign_id": api.campaign_id}, headers=api.manager
+    )
+    assert [(s["campaign_id"], s["count"]) for s in filtered.json()] == [(api.campaign_id, 1)]
