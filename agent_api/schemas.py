@@ -429,6 +429,21 @@ class CampaignStatsOut(Out):
     attempts_by_outcome: dict[str, int]
     attempts_open: int
     abandon_rate: float | None
+    calls_handled: int = 0
+    """Calls put through to agents (interactions)."""
+    talk_seconds: float = 0.0
+    wrapup_seconds: float = 0.0
+    average_talk_seconds: float | None = None
+    average_wrapup_seconds: float | None = None
+
+
+class AgentFiguresOut(Out):
+    agent_id: int
+    username: str
+    calls: int
+    talk_seconds: float
+    wrapup_seconds: float
+    registrations: int
 
 
 class Health(Out):

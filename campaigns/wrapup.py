@@ -212,6 +212,19 @@ class TopicCount:
     agent_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    """One agent's work over a period: calls handled, seconds talking and in wrap-up
+    (of the calls that ended, and were wrapped up), registrations made."""
+
+    agent_id: int
+    username: str
+    calls: int
+    talk_seconds: float
+    wrapup_seconds: float
+    registrations: int
+
+
 class _FileModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -29,6 +29,7 @@ from campaigns.model import Outcome
 from campaigns.phones import check_region
 from campaigns.services import Services
 from campaigns.spec import Campaign, CampaignSpec
+from campaigns.wrapup import StatsQuery
 
 router = APIRouter(tags=["campaigns"])
 
@@ -71,17 +72,28 @@ async def set_state(
 
 
 @router.get("/campaigns/{campaign_id}/stats", response_model=CampaignStatsOut)
-async def stats(campaign_id: IdPath, svc: Svc, _: Manager) -> CampaignStatsOut:
+async def stats(campaign_id: IdPath, svc: Svc, me: Manager) -> CampaignStatsOut:
+    """Contacts by state, attempts by outcome, abandon rate, and the agents' handling:
+    calls, talk and wrap-up seconds (totals and averages per call)."""
     await svc.campaigns.get_campaign(campaign_id)
     s = await svc.campaigns.campaign_stats(campaign_id)
     answered = s.attempts_by_outcome.get(Outcome.ANSWERED, 0)
     abandoned = s.attempts_by_outcome.get(Outcome.ABANDONED, 0)
     connected = answered + abandoned
+    figures = await svc.interactions.agent_figures(me, StatsQuery(campaign_id=campaign_id))
+    calls = sum(f.calls for f in figures)
+    talk = sum(f.talk_seconds for f in figures)
+    wrapup = sum(f.wrapup_seconds for f in figures)
     data: dict[str, Any] = {
         "contacts_by_state": {k.value: v for k, v in s.contacts_by_state.items()},
         "attempts_by_outcome": {k.value: v for k, v in s.attempts_by_outcome.items()},
         "attempts_open": s.attempts_open,
         "abandon_rate": abandoned / connected if connected else None,
+        "calls_handled": calls,
+        "talk_seconds": round(talk, 3),
+        "wrapup_seconds": round(wrapup, 3),
+        "average_talk_seconds": round(talk / calls, 3) if calls else None,
+        "average_wrapup_seconds": round(wrapup / calls, 3) if calls else None,
     }
     return CampaignStatsOut(**data)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from typing import Literal
+
+from fastapi import APIRouter, Response
 
 from agent_api.deps import Manager, Me, Svc
 from agent_api.routers.convert import categories_out, interaction_out
 from agent_api.schemas import (
+    AgentFiguresOut,
     CategoryIn,
     CategoryOut,
     CategoryPatch,
@@ -108,6 +113,44 @@ async def followups(svc: Svc, me: Manager, queue: str | None = None) -> list[Int
     """Requests not closed at the end of the call, by follow-up queue."""
     now = svc.clock()
     return [interaction_out(i, now) for i in await svc.interactions.followups(me, queue)]
+
+
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+@router.get(
+    "/stats/agents",
+    response_model=list[AgentFiguresOut],
+    responses={200: {"content": _CSV, "description": "JSON, or CSV with format=csv"}},
+)
+async def agent_figures(
+    svc: Svc,
+    me: Manager,
+    campaign_id: IdQuery | None = None,
+    agent_id: IdQuery | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    format: Literal["json", "csv"] = "json",
+) -> list[AgentFiguresOut] | Response:
+    """Per agent: calls handled, talk and wrap-up seconds, registrations; filter by
+    campaign, agent and period (calls started and registrations made in it, ``since``
+    included, ``until`` not). ``format=csv`` for a file."""
+    query = StatsQuery(campaign_id, agent_id, since, until)
+    rows = [
+        AgentFiguresOut.model_validate(f) for f in await svc.interactions.agent_figures(me, query)
+    ]
+    if format == "json":
+        return rows
+    out = io.StringIO()
+    writer = csv.writer(out)
+    fields = list(AgentFiguresOut.model_fields)
+    writer.writerow(fields)
+    writer.writerows([getattr(row, name) for name in fields] for row in rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="agents.csv"'},
+    )
 
 
 @router.get("/stats/registrations", response_model=list[TopicCountOut])

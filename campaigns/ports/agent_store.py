@@ -16,6 +16,7 @@ from campaigns.callbacks import Callback, NewCallback
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType
 from campaigns.users import Role, User
 from campaigns.wrapup import (
+    AgentFigures,
     Category,
     ContactChange,
     Direction,
@@ -182,6 +183,11 @@ class InteractionStore(Protocol):
     async def get_registration(self, interaction_id: int) -> Registration | None: ...
 
     async def registration_stats(self, query: StatsQuery) -> list[TopicCount]: ...
+
+    async def agent_figures(self, query: StatsQuery) -> list[AgentFigures]:
+        """Per agent, by username, of the interactions started and the registrations made
+        in the period, filtered by campaign and agent (``by_*`` ignored)."""
+        ...
 
 
 class CallbackStore(Protocol):

@@ -22,6 +22,7 @@ from campaigns.ports import AgentEvents, AgentFloor, Clock, Store, WrapupStore
 from campaigns.spec import Campaign, Wrapup
 from campaigns.users import User, require_manager
 from campaigns.wrapup import (
+    AgentFigures,
     Category,
     Direction,
     EndReason,
@@ -361,6 +362,10 @@ class Interactions:
     async def stats(self, actor: User, query: StatsQuery) -> list[TopicCount]:
         require_manager(actor)
         return await self._store.registration_stats(query)
+
+    async def agent_figures(self, actor: User, query: StatsQuery) -> list[AgentFigures]:
+        require_manager(actor)
+        return await self._store.agent_figures(query)
 
     # Helpers
 

@@ -24,6 +24,7 @@ from campaigns.storage.callbacks import insert_callback
 from campaigns.storage.fast.prepared import Prepared, Writes, inserting, write
 from campaigns.storage.fast.sqlite_driver import long_running
 from campaigns.wrapup import (
+    AgentFigures,
     ContactChange,
     Direction,
     EndReasonOutcome,
@@ -345,6 +346,74 @@ class InteractionRows(SqlBase):
             return None
         topics = tuple(row.topic_id for row in rows if row.topic_id is not None)
         return mappers.registration(rows[0], topics)
+
+    def _epoch_seconds(self, column: Any) -> Any:
+        # Seconds since an epoch: SQLite keeps UTC text, which julianday() reads.
+        if self._postgres:
+            return sa.extract("epoch", column)
+        return sa.func.julianday(column) * 86400.0
+
+    @long_running
+    async def agent_figures(self, query: StatsQuery) -> list[AgentFigures]:
+        i, r, a = t.interactions.c, t.registrations.c, t.agents.c
+        talk = sa.case(
+            (
+                i.ended_at.is_not(None),
+                self._epoch_seconds(i.ended_at) - self._epoch_seconds(i.started_at),
+            ),
+            else_=0,
+        )
+        wrapup = sa.case(
+            (
+                sa.and_(i.ended_at.is_not(None), i.wrapped_up_at.is_not(None)),
+                self._epoch_seconds(i.wrapped_up_at) - self._epoch_seconds(i.ended_at),
+            ),
+            else_=0,
+        )
+        calls = sa.select(
+            i.agent_id,
+            sa.func.count().label("calls"),
+            sa.func.coalesce(sa.func.sum(talk), 0).label("talk"),
+            sa.func.coalesce(sa.func.sum(wrapup), 0).label("wrapup"),
+        ).group_by(i.agent_id)
+        registered = sa.select(r.agent_id, sa.func.count().label("n")).group_by(r.agent_id)
+        for column, value in ((i.campaign_id, query.campaign_id), (i.agent_id, query.agent_id)):
+            if value is not None:
+                calls = calls.where(column == value)
+        for column, value in ((r.campaign_id, query.campaign_id), (r.agent_id, query.agent_id)):
+            if value is not None:
+                registered = registered.where(column == value)
+        if query.since is not None:
+            calls = calls.where(i.started_at >= query.since)
+            registered = registered.where(r.created_at >= query.since)
+        if query.until is not None:
+            calls = calls.where(i.started_at < query.until)
+            registered = registered.where(r.created_at < query.until)
+        by_agent = {row.agent_id: row for row in await self._rows(calls)}
+        counts = {row.agent_id: int(row.n) for row in await self._rows(registered)}
+        ids = set(by_agent) | set(counts)
+        if not ids:
+            return []
+        names = {
+            row.id: row.username
+            for row in await self._rows(sa.select(a.id, a.username).where(a.id.in_(ids)))
+        }
+        out = [
+            AgentFigures(
+                agent_id=agent_id,
+                username=names.get(agent_id, ""),
+                calls=int(by_agent[agent_id].calls) if agent_id in by_agent else 0,
+                talk_seconds=round(float(by_agent[agent_id].talk), 3)
+                if agent_id in by_agent
+                else 0.0,
+                wrapup_seconds=(
+                    round(float(by_agent[agent_id].wrapup), 3) if agent_id in by_agent else 0.0
+                ),
+                registrations=counts.get(agent_id, 0),
+            )
+            for agent_id in ids
+        ]
+        return sorted(out, key=lambda f: (f.username, f.agent_id))
 
     @long_running
     async def registration_stats(self, query: StatsQuery) -> list[TopicCount]:

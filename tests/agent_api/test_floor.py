@@ -63,3 +63,62 @@ async def test_registration_stats_count_registrations_without_topics(api: Api) -
         "/stats/registrations", params={"campaign_id": api.campaign_id}, headers=api.manager
     )
     assert [(s["campaign_id"], s["count"]) for s in filtered.json()] == [(api.campaign_id, 1)]
+
+
+async def _handled_call(api: Api, talk: float, wrapup: float) -> None:
+    """A dialer call answered now, talked ``talk`` s, wrapped up after ``wrapup`` s."""
+    call = await dialer_interaction(api)
+    api.clock.advance(talk)
+    await api.client.post(f"/interactions/{call}/end", headers=api.agent)
+    api.clock.advance(wrapup)
+    r = await api.client.post(f"/interactions/{call}/registration", json={}, headers=api.agent)
+    assert r.status_code == 201, r.text
+
+
+async def test_agent_figures_and_campaign_handling_times(api: Api) -> None:
+    """Per agent: calls, talk and wrap-up seconds, registrations; the campaign's stats
+    show the same totals and averages; CSV for a file; filters by agent and period."""
+    await _handled_call(api, talk=60, wrapup=10)
+    await _handled_call(api, talk=120, wrapup=20)
+    r = await api.client.get(
+        "/stats/agents", params={"campaign_id": api.campaign_id}, headers=api.manager
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == [
+        {
+            "agent_id": api.agent_id,
+            "username": "anna",
+            "calls": 2,
+            "talk_seconds": 180.0,
+            "wrapup_seconds": 30.0,
+            "registrations": 2,
+        }
+    ]
+    stats = (
+        await api.client.get(f"/campaigns/{api.campaign_id}/stats", headers=api.manager)
+    ).json()
+    assert (stats["calls_handled"], stats["talk_seconds"], stats["wrapup_seconds"]) == (
+        2,
+        180.0,
+        30.0,
+    )
+    assert (stats["average_talk_seconds"], stats["average_wrapup_seconds"]) == (90.0, 15.0)
+    other = await api.client.get(
+        "/stats/agents", params={"agent_id": api.agent_id + 1}, headers=api.manager
+    )
+    assert other.json() == []
+    later = await api.client.get(
+        "/stats/agents", params={"since": "2030-01-01T00:00:00Z"}, headers=api.manager
+    )
+    assert later.json() == []
+    export = await api.client.get("/stats/agents?format=csv", headers=api.manager)
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert export.headers["content-type"].startswith("text/csv")
+    assert (rows[0]["username"], rows[0]["calls"], rows[0]["talk_seconds"]) == (
+        "anna",
+        "2",
+        "180.0",
+    )
+    assert (await api.client.get("/stats/agents", headers=api.agent)).status_code == 403
+    bad = await api.client.get("/stats/agents?format=xml", headers=api.manager)
+    assert bad.status_code == 422 and bad.json()["field"] == "format"
