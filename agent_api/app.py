@@ -21,6 +21,7 @@ from agent_api.routers import (
     cases,
     dnc,
     events,
+    floor,
     interactions,
     preview,
     users,
@@ -56,7 +57,8 @@ def create_app(
     app.state.hub = hub
     app.state.sse_keepalive = sse_keepalive_seconds
     app.state.settings = settings
-    for module in (users, interactions, wrapup, callbacks, cases, campaigns, dnc, events, preview):
+    routers = (users, floor, interactions, wrapup, callbacks, cases, campaigns, dnc, events)
+    for module in (*routers, preview):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["health"])

@@ -437,6 +437,22 @@ class CampaignStatsOut(Out):
     average_wrapup_seconds: float | None = None
 
 
+class AgentOnFloorOut(Out):
+    id: int
+    username: str
+    name: str
+    role: Role
+    state: str
+    """logged_out, ready, paused, reserved (a call being connected), on_call or wrapup."""
+    reason: str | None
+    """Why paused, when given."""
+    since: datetime | None
+    seconds_in_state: float | None
+    campaigns: list[int]
+    follows_running: bool
+    """Logged in to every running campaign (those started later too)."""
+
+
 class AgentFiguresOut(Out):
     agent_id: int
     username: str

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -78,6 +79,10 @@ class RosterFloor:
         if seat.status is AgentStatus.FREE:
             return "ready", None
         return seat.status.value, seat.pause_reason or None
+
+    def since(self, agent_id: int) -> datetime | None:
+        seat = self._roster.get(agent_id)
+        return seat.since if seat is not None else None
 
     def campaigns_of(self, agent_id: int) -> tuple[list[int], bool]:
         seat = self._roster.get(agent_id)

@@ -62,6 +62,10 @@ class AgentFloor(Protocol):
 
     def state_of(self, agent_id: int) -> tuple[str, str | None]: ...
 
+    def since(self, agent_id: int) -> datetime | None:
+        """When the agent's current state began; None when logged out."""
+        ...
+
     def campaigns_of(self, agent_id: int) -> tuple[list[int], bool]:
         """The campaigns the agent is logged in to, and whether they follow every running
         campaign (then campaigns started later are added)."""

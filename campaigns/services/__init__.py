@@ -56,7 +56,7 @@ class Services:
             Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
             Callbacks(store, campaigns, events, clock),
             Cases(store, events, clock),
-            AgentStates(store, campaigns, events, floor),
+            AgentStates(store, campaigns, events, floor, clock),
             campaigns,
             clock,
             floor,

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from campaigns import wrapup as rules
 from campaigns.errors import Code, Conflict, Invalid, NotFound
-from campaigns.ports import AgentEvents, AgentFloor, InteractionStore, Store
-from campaigns.users import User, check_extension
+from campaigns.ports import AgentEvents, AgentFloor, Clock, InteractionStore, Store
+from campaigns.users import Role, User, check_extension, require_manager
 
 
 class AgentState(enum.StrEnum):
     LOGGED_OUT = "logged_out"
     READY = "ready"
     PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOnFloor:
+    user: User
+    state: str
+    """logged_out, ready, paused, reserved, on_call or wrapup."""
+    reason: str | None
+    since: datetime | None
+    campaigns: tuple[int, ...]
+    follows_running: bool
 
 
 class AgentStates:
@@ -27,13 +40,15 @@ class AgentStates:
         campaigns: Store,
         events: AgentEvents,
         floor: AgentFloor | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._events = events
         self._floor = floor
+        self._clock = clock
         # One entry per user who ever set a state: bounded by the users table.
-        self._states: dict[int, tuple[AgentState, str | None]] = {}
+        self._states: dict[int, tuple[AgentState, str | None, datetime | None]] = {}
 
     async def may_become_ready(self, agent_id: int) -> bool:
         """False while a forced registration of the agent is missing."""
@@ -63,7 +78,9 @@ class AgentStates:
                 code=Code.WRAPUP_REGISTRATION_REQUIRED,
             )
         if self._floor is None:
-            self._states[user.id] = (state, reason)
+            before = self._states.get(user.id)
+            since = before[2] if before and before[:2] == (state, reason) else None
+            self._states[user.id] = (state, reason, since or (self._clock and self._clock()))
             self._events.agent_state(user.id, state.value, reason)
             return state.value
         floor = self._floor
@@ -91,5 +108,31 @@ class AgentStates:
     def state_of(self, user_id: int) -> tuple[str, str | None]:
         if self._floor is not None:
             return self._floor.state_of(user_id)
-        state, reason = self._states.get(user_id, (AgentState.LOGGED_OUT, None))
+        state, reason, _ = self._states.get(user_id, (AgentState.LOGGED_OUT, None, None))
         return state.value, reason
+
+    def since(self, user_id: int) -> datetime | None:
+        """When the agent's current state began (None: logged out, or not known)."""
+        if self._floor is not None:
+            return self._floor.since(user_id)
+        entry = self._states.get(user_id)
+        return entry[2] if entry and entry[0] is not AgentState.LOGGED_OUT else None
+
+    def floor_view(
+        self, actor: User, users: Sequence[User], campaign_id: int | None = None
+    ) -> list[AgentOnFloor]:
+        """Every active agent, and any other user who is logged in, with their state and
+        since when; ``campaign_id``: those logged in to that campaign only."""
+        require_manager(actor)
+        seen = []
+        for user in users:
+            state, reason = self.state_of(user.id)
+            if not user.active or (user.role is not Role.AGENT and state == "logged_out"):
+                continue
+            campaigns, follows = self.campaigns_of(user.id)
+            if campaign_id is not None and campaign_id not in campaigns:
+                continue
+            seen.append(
+                AgentOnFloor(user, state, reason, self.since(user.id), tuple(campaigns), follows)
+            )
+        return seen

@@ -122,3 +122,36 @@ async def test_agent_figures_and_campaign_handling_times(api: Api) -> None:
     assert (await api.client.get("/stats/agents", headers=api.agent)).status_code == 403
     bad = await api.client.get("/stats/agents?format=xml", headers=api.manager)
     assert bad.status_code == 422 and bad.json()["field"] == "format"
+
+
+async def test_agents_on_the_floor_with_time_in_state(api: Api) -> None:
+    """Managers list agents with state, since when and seconds in it; filter by state."""
+    r = await api.client.put(
+        "/agents/me/state", json={"state": "paused", "reason": "coffee"}, headers=api.agent
+    )
+    assert r.status_code == 200, r.text
+    api.clock.advance(45)
+    floor = (await api.client.get("/agents", headers=api.manager)).json()
+    assert [(a["username"], a["state"]) for a in floor] == [
+        ("anna", "paused"),
+        ("bob", "logged_out"),
+    ]
+    anna = floor[0]
+    assert (anna["reason"], anna["seconds_in_state"], anna["role"]) == ("coffee", 45.0, "agent")
+    assert floor[1]["since"] is None and floor[1]["seconds_in_state"] is None
+    paused = await api.client.get("/agents?state=paused", headers=api.manager)
+    assert [a["username"] for a in paused.json()] == ["anna"]
+    # The same state again keeps its start; another state starts anew.
+    await api.client.put(
+        "/agents/me/state", json={"state": "paused", "reason": "coffee"}, headers=api.agent
+    )
+    assert (await api.client.get("/agents", headers=api.manager)).json()[0][
+        "seconds_in_state"
+    ] == 45.0
+    await api.client.put("/agents/me/state", json={"state": "ready"}, headers=api.agent)
+    assert (await api.client.get("/agents", headers=api.manager)).json()[0][
+        "seconds_in_state"
+    ] == 0.0
+    bad = await api.client.get("/agents?state=asleep", headers=api.manager)
+    assert bad.status_code == 422 and bad.json()["field"] == "state"
+    assert (await api.client.get("/agents", headers=api.agent)).status_code == 403

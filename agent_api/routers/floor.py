@@ -1,0 +1,44 @@
+"""The floor for managers: every agent with their state and how long they have been in it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from agent_api.deps import Manager, Svc
+from agent_api.schemas import AgentOnFloorOut, IdQuery
+
+router = APIRouter(tags=["floor"])
+
+
+@router.get("/agents", response_model=list[AgentOnFloorOut])
+async def floor(
+    svc: Svc,
+    me: Manager,
+    campaign_id: IdQuery | None = None,
+    state: Literal["logged_out", "ready", "paused", "reserved", "on_call", "wrapup"] | None = None,
+) -> list[AgentOnFloorOut]:
+    """Every active agent (and any other user logged in) with their state, since when and
+    the campaigns they take calls from; ``campaign_id``: those logged in to it; ``state``:
+    those in it (e.g. ``paused``). Longest in their state first."""
+    now = svc.clock()
+    users = await svc.users.list_users(me)
+    seen = [
+        AgentOnFloorOut(
+            id=a.user.id,
+            username=a.user.username,
+            name=a.user.name,
+            role=a.user.role,
+            state=a.state,
+            reason=a.reason,
+            since=a.since,
+            seconds_in_state=round((now - a.since).total_seconds(), 3) if a.since else None,
+            campaigns=list(a.campaigns),
+            follows_running=a.follows_running,
+        )
+        for a in svc.agents.floor_view(me, users, campaign_id)
+        if state is None or a.state == state
+    ]
+    seen.sort(key=lambda a: (a.since is None, a.since or now, a.username))
+    return seen
