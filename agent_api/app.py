@@ -22,6 +22,7 @@ from agent_api.routers import (
     dnc,
     events,
     floor,
+    followups,
     interactions,
     preview,
     users,
@@ -57,8 +58,8 @@ def create_app(
     app.state.hub = hub
     app.state.sse_keepalive = sse_keepalive_seconds
     app.state.settings = settings
-    routers = (users, floor, interactions, wrapup, callbacks, cases, campaigns, dnc, events)
-    for module in (*routers, preview):
+    routers = (users, floor, interactions, wrapup, followups, callbacks, cases, campaigns, dnc)
+    for module in (*routers, events, preview):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["health"])

@@ -356,6 +356,76 @@ class CaseIn(In):
     fields: Fields = {}
 
 
+class FollowupOut(Out):
+    """A request left open at the end of a call, in its follow-up queue."""
+
+    id: int
+    """The interaction's id (the call)."""
+    queue: str
+    reason_id: int | None
+    reason: str | None
+    """The end reason's name."""
+    description: str
+    """What the agent wrote when the call ended."""
+    phone: str
+    """The caller's number."""
+    contact_id: int | None
+    """The contact, for a known caller; null for a bare number."""
+    campaign_id: int | None
+    agent_id: int
+    """The agent who took the call."""
+    opened_at: datetime
+    age_seconds: float
+    taken_by: int | None
+    taken_by_name: str | None
+    taken_at: datetime | None
+    closed_at: datetime | None
+    closed_by: int | None
+    case_id: int | None
+    """The case it became, if any (the case names this interaction too)."""
+    notes: int
+
+
+class FollowupNoteOut(Out):
+    id: int
+    author_id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+class FollowupDetailOut(Out):
+    followup: FollowupOut
+    notes: list[FollowupNoteOut]
+
+
+class FollowupNoteIn(In):
+    text: Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class FollowupCloseIn(In):
+    note: Text = ""
+    """How it was settled (kept as a note)."""
+
+
+class FollowupCaseIn(In):
+    type_id: Id
+    subject: Annotated[str, Field(max_length=200)]
+    priority: Priority = Priority.NORMAL
+    comments: Text = ""
+    phone: Phone | None = None
+    """Default: the caller's number."""
+    fields: Fields = {}
+
+
+class QueueOut(Out):
+    queue: str
+    open: int
+    taken: int
+    oldest_opened_at: datetime | None
+    oldest_age_seconds: float | None
+
+
 class CasePatch(In):
     subject: Annotated[str | None, Field(max_length=200)] = None
     priority: Priority | None = None

@@ -44,6 +44,9 @@ class Code(enum.StrEnum):
     CASE_BAD_TRANSITION = "case.bad_transition"
     CASE_CHANGED = "case.changed"
 
+    FOLLOWUP_TAKEN = "followup.taken"
+    FOLLOWUP_CLOSED = "followup.closed"
+
     PREVIEW_UNAVAILABLE = "preview.unavailable"
     PREVIEW_MODE = "preview.mode"
 
@@ -73,6 +76,8 @@ MEANINGS: dict[Code, str] = {
     Code.CASE_TAKEN: "another department has taken the case up",
     Code.CASE_BAD_TRANSITION: "the case cannot move to that status",
     Code.CASE_CHANGED: "the case changed meanwhile; read it again",
+    Code.FOLLOWUP_TAKEN: "another agent has taken this follow-up (a manager may take it over)",
+    Code.FOLLOWUP_CLOSED: "the follow-up is closed",
     Code.PREVIEW_UNAVAILABLE: "previewing needs the dialer, which is not running behind this API",
     Code.PREVIEW_MODE: "the campaign is not in preview mode",
 }

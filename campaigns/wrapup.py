@@ -213,6 +213,62 @@ class TopicCount:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowupNote:
+    id: int
+    interaction_id: int
+    author_id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowupItem:
+    """A request left open at the end of a call, in its follow-up queue: the call, its end
+    reason, who has taken it, and the case it became, if any."""
+
+    interaction: Interaction
+    reason: str | None
+    taken_by: int | None = None
+    taken_by_name: str | None = None
+    taken_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: int | None = None
+    case_id: int | None = None
+    notes: int = 0
+
+    @property
+    def queue(self) -> str:
+        return self.interaction.followup_queue or ""
+
+    @property
+    def opened_at(self) -> datetime:
+        """When the request was left open: the call's end (or its start, if it has none)."""
+        return self.interaction.ended_at or self.interaction.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSummary:
+    queue: str
+    open: int
+    """Not closed, taken or not."""
+    taken: int
+    oldest_opened_at: datetime | None
+
+
+def check_followup_work(item: FollowupItem, user_id: int, manager: bool) -> None:
+    """Only an open item can be worked on, and one taken by another agent only by a
+    manager."""
+    if item.closed_at is not None:
+        raise Conflict(f"follow-up {item.interaction.id} is closed", code=Code.FOLLOWUP_CLOSED)
+    if item.taken_by not in (None, user_id) and not manager:
+        raise Conflict(
+            f"follow-up {item.interaction.id} is taken by {item.taken_by_name}",
+            code=Code.FOLLOWUP_TAKEN,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AgentFigures:
     """One agent's work over a period: calls handled, seconds talking and in wrap-up
     (of the calls that ended, and were wrapped up), registrations made."""

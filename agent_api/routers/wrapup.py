@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Response
 
 from agent_api.deps import Manager, Me, Svc
-from agent_api.routers.convert import categories_out, interaction_out
+from agent_api.routers.convert import categories_out
 from agent_api.schemas import (
     AgentFiguresOut,
     CategoryIn,
@@ -20,7 +20,6 @@ from agent_api.schemas import (
     EndReasonPatch,
     IdPath,
     IdQuery,
-    InteractionOut,
     Moment,
     TopicCountOut,
     TopicIn,
@@ -106,13 +105,6 @@ async def patch_end_reason(
     changes = EndReasonChanges(**body.model_dump(exclude_unset=True))
     reason = await svc.interactions.update_end_reason(me, reason_id, changes)
     return EndReasonOut.model_validate(reason)
-
-
-@router.get("/followups", response_model=list[InteractionOut])
-async def followups(svc: Svc, me: Manager, queue: str | None = None) -> list[InteractionOut]:
-    """Requests not closed at the end of the call, by follow-up queue."""
-    now = svc.clock()
-    return [interaction_out(i, now) for i in await svc.interactions.followups(me, queue)]
 
 
 _CSV = {"text/csv": {"schema": {"type": "string"}}}

@@ -24,8 +24,11 @@ from campaigns.wrapup import (
     EndReasonChanges,
     EndReasonOutcome,
     Feedback,
+    FollowupItem,
+    FollowupNote,
     Interaction,
     NewEndReason,
+    QueueSummary,
     Registration,
     StatsQuery,
     Topic,
@@ -250,6 +253,36 @@ class CaseStore(Protocol):
     async def case_actions(self, case_id: int) -> list[CaseAction]: ...
 
 
+class FollowupStore(Protocol):
+    """Requests left open at the end of a call (``followup_queue`` set), by queue."""
+
+    async def followup_items(
+        self, queue: str | None, *, closed: bool = False, limit: int = 100, offset: int = 0
+    ) -> list[FollowupItem]:
+        """Open items (``closed``: closed ones), of ``queue`` or all, oldest first."""
+        ...
+
+    async def followup_item(self, interaction_id: int) -> FollowupItem:
+        """:class:`NotFound` when the interaction left no request open."""
+        ...
+
+    async def followup_queues(self) -> list[QueueSummary]:
+        """Each queue with open items: how many, how many taken, the oldest."""
+        ...
+
+    async def take_followup(self, interaction_id: int, agent_id: int, now: datetime) -> None: ...
+
+    async def close_followup(self, interaction_id: int, agent_id: int, now: datetime) -> None:
+        """Close the item, and the request on its interaction."""
+        ...
+
+    async def add_followup_note(
+        self, interaction_id: int, author_id: int, text: str, now: datetime
+    ) -> FollowupNote: ...
+
+    async def followup_notes(self, interaction_id: int) -> list[FollowupNote]: ...
+
+
 class WrapupStore(InteractionStore, CatalogueStore, Protocol):
     """What the interaction use cases need."""
 
@@ -260,5 +293,7 @@ class CaseDesk(CaseStore, Protocol):
     async def get_interaction(self, interaction_id: int) -> Interaction: ...
 
 
-class AgentStore(UserStore, CatalogueStore, InteractionStore, CallbackStore, CaseStore, Protocol):
+class AgentStore(
+    UserStore, CatalogueStore, InteractionStore, CallbackStore, CaseStore, FollowupStore, Protocol
+):
     """The whole agent-side store, as the composition root hands it out."""

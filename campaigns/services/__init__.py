@@ -12,6 +12,7 @@ from campaigns.ports import AgentEvents, AgentFloor, AgentStore, Clock, Store
 from campaigns.services.agent_state import AgentState, AgentStates
 from campaigns.services.callbacks import Callbacks
 from campaigns.services.cases import Cases
+from campaigns.services.followups import Followups
 from campaigns.services.interactions import Interactions, InteractionView
 from campaigns.services.users import Users
 from campaigns.spec import Wrapup
@@ -21,6 +22,7 @@ __all__ = [
     "AgentStates",
     "Callbacks",
     "Cases",
+    "Followups",
     "InteractionView",
     "Interactions",
     "Services",
@@ -37,6 +39,7 @@ class Services:
     callbacks: Callbacks
     cases: Cases
     agents: AgentStates
+    followups: Followups
     campaigns: Store
     clock: Clock
     floor: AgentFloor | None = None
@@ -51,12 +54,14 @@ class Services:
         inbound_wrapup: Wrapup | None = None,
         floor: AgentFloor | None = None,
     ) -> Services:
+        cases = Cases(store, events, clock)
         return cls(
             Users(store, clock),
             Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
             Callbacks(store, campaigns, events, clock),
-            Cases(store, events, clock),
+            cases,
             AgentStates(store, campaigns, events, floor, clock),
+            Followups(store, cases, clock),
             campaigns,
             clock,
             floor,

@@ -40,10 +40,14 @@ class Cases:
     async def types(self) -> list[CaseType]:
         return await self._store.list_case_types()
 
-    async def create(self, user: User, draft: CaseDraft) -> Case:
+    async def create(
+        self, user: User, draft: CaseDraft, *, interaction_checked: bool = False
+    ) -> Case:
+        """``interaction_checked``: the caller has checked that ``user`` may refer to the
+        interaction (a follow-up they work on), which need not be their own call."""
         case_type = await self._type(draft.type_id)
         phone = draft.phone
-        if draft.interaction_id is not None:
+        if draft.interaction_id is not None and not interaction_checked:
             # Another agent's interaction answers as a missing one: no existence oracle.
             missing = NotFound(
                 f"interaction_id: no interaction {draft.interaction_id}", field="interaction_id"

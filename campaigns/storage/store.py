@@ -23,6 +23,7 @@ from campaigns.storage.catalogue import CatalogueRows
 from campaigns.storage.contacts import ContactRows, claim_statement
 from campaigns.storage.dnc import DncRows
 from campaigns.storage.engine import make_engine
+from campaigns.storage.followups import FollowupRows
 from campaigns.storage.interactions import InteractionRows
 from campaigns.storage.users import UserRows
 
@@ -55,6 +56,8 @@ class SqlStore(CampaignRows, ContactRows, AttemptRows, CallbackDelivery, DncRows
             await engine.dispose()
 
 
-class SqlAgentStore(UserRows, CatalogueRows, InteractionRows, CallbackBooking, CaseRows):
+class SqlAgentStore(
+    UserRows, CatalogueRows, InteractionRows, CallbackBooking, CaseRows, FollowupRows
+):
     """The agent-side store over SQLAlchemy, on the engine the campaign store uses (and
     does not own)."""

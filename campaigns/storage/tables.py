@@ -332,6 +332,39 @@ case_types = sa.Table(
     sa.Column("mandatory_fields", Json, nullable=False),
 )
 
+# A request left open (interactions.followup_queue set, closed false) is in its queue from
+# the end of the call; a row here once someone takes it or closes it.
+followups = sa.Table(
+    "followups",
+    metadata,
+    sa.Column(
+        "interaction_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("interactions.id"),
+        primary_key=True,
+    ),
+    sa.Column("taken_by", sa.Integer, sa.ForeignKey("agents.id"), nullable=True),
+    _ts("taken_at", nullable=True),
+    sa.Column("closed_by", sa.Integer, sa.ForeignKey("agents.id"), nullable=True),
+    _ts("closed_at", nullable=True),
+)
+
+followup_notes = sa.Table(
+    "followup_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "interaction_id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        sa.ForeignKey("interactions.id"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    _ts("created_at"),
+)
+
 cases = sa.Table(
     "cases",
     metadata,
