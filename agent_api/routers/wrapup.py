@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Literal
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from agent_api.deps import Manager, Me, Svc
 from agent_api.routers.convert import categories_out
@@ -131,21 +133,27 @@ async def agent_figures(
     rows = [
         AgentFiguresOut.model_validate(f) for f in await svc.interactions.agent_figures(me, query)
     ]
-    if format == "json":
-        return rows
+    return rows if format == "json" else _csv(rows, AgentFiguresOut, "agents.csv")
+
+
+def _csv(rows: Sequence[BaseModel], model: type[BaseModel], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
-    fields = list(AgentFiguresOut.model_fields)
+    fields = list(model.model_fields)
     writer.writerow(fields)
     writer.writerows([getattr(row, name) for name in fields] for row in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="agents.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-@router.get("/stats/registrations", response_model=list[TopicCountOut])
+@router.get(
+    "/stats/registrations",
+    response_model=list[TopicCountOut],
+    responses={200: {"content": _CSV, "description": "JSON, or CSV with format=csv"}},
+)
 async def registration_stats(
     svc: Svc,
     me: Manager,
@@ -155,8 +163,11 @@ async def registration_stats(
     until: Moment | None = None,
     by_agent: bool = False,
     by_campaign: bool = False,
-) -> list[TopicCountOut]:
+    format: Literal["json", "csv"] = "json",
+) -> list[TopicCountOut] | Response:
     """Registrations counted by category and topic, and those without a topic (topic
-    null); filter by campaign, agent and period (``since`` included, ``until`` not)."""
+    null); filter by campaign, agent and period (``since`` included, ``until`` not).
+    ``format=csv`` for a file."""
     query = StatsQuery(campaign_id, agent_id, since, until, by_agent, by_campaign)
-    return [TopicCountOut.model_validate(r) for r in await svc.interactions.stats(me, query)]
+    rows = [TopicCountOut.model_validate(r) for r in await svc.interactions.stats(me, query)]
+    return rows if format == "json" else _csv(rows, TopicCountOut, "registrations.csv")

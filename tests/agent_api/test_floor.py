@@ -63,6 +63,12 @@ async def test_registration_stats_count_registrations_without_topics(api: Api) -
         "/stats/registrations", params={"campaign_id": api.campaign_id}, headers=api.manager
     )
     assert [(s["campaign_id"], s["count"]) for s in filtered.json()] == [(api.campaign_id, 1)]
+    export = await api.client.get(
+        "/stats/registrations", params={"format": "csv"}, headers=api.manager
+    )
+    assert export.headers["content-disposition"] == 'attachment; filename="registrations.csv"'
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [(r["topic"], r["count"]) for r in rows] == [("", "2")]
 
 
 async def _handled_call(api: Api, talk: float, wrapup: float) -> None:
