@@ -38,7 +38,10 @@ class CampaignRows(SqlBase):
         async def notifying(conn: AsyncConnection) -> T:
             result = await work(conn)
             if self._postgres:
-                await conn.execute(sa.select(sa.func.pg_notify(_CAMPAIGNS_CHANNEL, "")))
+                # One channel per schema: deployments sharing a database in schemas of
+                # their own do not wake each other.
+                channel = _CAMPAIGNS_CHANNEL + "_" + sa.func.current_schema()
+                await conn.execute(sa.select(sa.func.pg_notify(channel, "")))
             return result
 
         result = await self._tx(notifying)
@@ -58,14 +61,18 @@ class CampaignRows(SqlBase):
                 def heard(*_: object) -> None:
                     changed.set()
 
-                await raw.add_listener(_CAMPAIGNS_CHANNEL, heard)
+                # On the driver's connection: an SQLAlchemy statement would open a
+                # transaction, and a LISTEN inside one only starts at its commit.
+                schema = await raw.fetchval("SELECT current_schema()")
+                channel = f"{_CAMPAIGNS_CHANNEL}_{schema}"
+                await raw.add_listener(channel, heard)
                 try:
                     while True:
                         await changed.wait()
                         changed.clear()
                         yield
                 finally:
-                    await raw.remove_listener(_CAMPAIGNS_CHANNEL, heard)
+                    await raw.remove_listener(channel, heard)
         version = await self._data_version()
         while True:
             with contextlib.suppress(TimeoutError):
