@@ -300,6 +300,28 @@ class CallbackOut(Out):
     comment: str
     state: CallbackState
     interaction_id: int | None
+    reserved_until: datetime | None = None
+    """Due: held for its owner until then, before any free agent may take it."""
+
+
+class CallbackPageOut(Out):
+    total: int
+    """Callbacks matching the filters, all pages."""
+    callbacks: list[CallbackOut]
+
+
+class CallbackOwnerIn(In):
+    owner_id: Annotated[int, Field(ge=1, le=INT32_MAX)] | None
+    """The agent to give the callback to; null: to all agents."""
+
+
+class CallbackLatenessOut(Out):
+    campaign_id: int
+    delivered: int
+    """Callbacks delivered (their attempt started; an agent phone that failed is not one)."""
+    p50_seconds: float
+    p90_seconds: float
+    max_seconds: float
 
 
 class RegistrationOut(Out):

@@ -8,8 +8,11 @@ field) or return new values.
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.errors import Code, Invalid
 from campaigns.hours import is_open, next_open
@@ -69,6 +72,75 @@ callback was booked."""
 def reserved_until(due_at: datetime, reservation_minutes: int) -> datetime:
     """A due callback waits for its owner this long before any free agent may take it."""
     return due_at + timedelta(minutes=reservation_minutes)
+
+
+def reserved_after_reassign(due_at: datetime, now: datetime, reservation_minutes: int) -> datetime:
+    """A due callback given to another owner waits for them a whole reservation from the
+    reassignment (from its due time, if that is later)."""
+    return reserved_until(max(due_at, now), reservation_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackQuery:
+    """Every callback, as managers filter it: ``agent_id`` the owner, due in
+    [``due_from``, ``due_before``), soonest first, a page of ``limit`` from ``offset``."""
+
+    agent_id: int | None = None
+    campaign_id: int | None = None
+    state: CallbackState | None = None
+    due_from: datetime | None = None
+    due_before: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+def day_in(day: date, timezone: str, field: str = "tz") -> tuple[datetime, datetime]:
+    """The day's start and the next day's start, in ``timezone`` (an IANA name)."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise Invalid(f"{field}: {timezone!r} is not a known time zone", field=field) from None
+    start = datetime.combine(day, time(0), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(0), zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Lateness:
+    """How late a campaign's callbacks were delivered: due time to the start of the attempt
+    that delivered them (an agent's phone that did not answer delivered nothing)."""
+
+    campaign_id: int
+    delivered: int
+    p50_seconds: float
+    p90_seconds: float
+    max_seconds: float
+
+
+def nearest_rank(ordered: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of ascending, non-empty ``ordered``."""
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def lateness(deliveries: Iterable[tuple[int, datetime, datetime]]) -> list[Lateness]:
+    """Per campaign, by id, of ``(campaign_id, due_at, delivery started_at)``; a delivery
+    before the due time (not done by the engine) counts as on time."""
+    seconds: dict[int, list[float]] = {}
+    for campaign_id, due_at, started_at in deliveries:
+        late = max(0.0, (started_at - due_at).total_seconds())
+        seconds.setdefault(campaign_id, []).append(late)
+    out = []
+    for campaign_id in sorted(seconds):
+        ordered = sorted(seconds[campaign_id])
+        out.append(
+            Lateness(
+                campaign_id,
+                len(ordered),
+                nearest_rank(ordered, 0.5),
+                nearest_rank(ordered, 0.9),
+                ordered[-1],
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,75 @@
-"""Scheduled calls: the agent's own upcoming callbacks; rebook or cancel."""
+"""Scheduled calls: the agent's own upcoming and due callbacks; rebook or cancel. For
+managers: every callback, reassigning one, and how late they were delivered."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated
 
-from agent_api.deps import Me, Svc
+from fastapi import APIRouter, Query
+
+from agent_api.deps import Manager, Me, Svc
 from agent_api.schemas import (
+    INT32_MAX,
+    CallbackLatenessOut,
     CallbackOut,
+    CallbackOwnerIn,
+    CallbackPageOut,
     IdPath,
     RebookIn,
 )
+from campaigns.callbacks import CallbackQuery, CallbackState, day_in
 
 router = APIRouter(tags=["callbacks"])
+
+_Id = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
 
 
 @router.get("/agents/me/callbacks", response_model=list[CallbackOut])
 async def my_callbacks(svc: Svc, me: Me) -> list[CallbackOut]:
-    """Callbacks booked for me, from booking until due, soonest first."""
+    """My scheduled calls, soonest first: callbacks booked for me (``booked``), those due
+    and reserved for me until ``reserved_until`` (``due``), and the due ones for all agents
+    (``owner_id`` null) that any free agent may take."""
     return [CallbackOut.model_validate(c) for c in await svc.callbacks.scheduled(me)]
+
+
+@router.get("/callbacks", response_model=CallbackPageOut)
+async def browse(
+    svc: Svc,
+    me: Manager,
+    agent_id: _Id = None,
+    campaign_id: _Id = None,
+    state: CallbackState | None = None,
+    day: date | None = None,
+    tz: Annotated[str, Query(max_length=64)] = "UTC",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+) -> CallbackPageOut:
+    """Every callback, soonest due first, a page at a time: ``agent_id`` the owner,
+    ``campaign_id``, ``state``, ``day`` the day it is due in ``tz`` (an IANA zone, default
+    UTC)."""
+    due_from, due_before = day_in(day, tz) if day is not None else (None, None)
+    query = CallbackQuery(agent_id, campaign_id, state, due_from, due_before, limit, offset)
+    total, found = await svc.callbacks.browse(me, query)
+    return CallbackPageOut(total=total, callbacks=[CallbackOut.model_validate(c) for c in found])
+
+
+@router.get("/callbacks/lateness", response_model=list[CallbackLatenessOut])
+async def lateness(svc: Svc, me: Manager, campaign_id: _Id = None) -> list[CallbackLatenessOut]:
+    """Per campaign (or the one of ``campaign_id``): how late its delivered callbacks were,
+    from their due time to the start of the call that delivered them, in seconds."""
+    found = await svc.callbacks.lateness(me, campaign_id)
+    return [CallbackLatenessOut.model_validate(x) for x in found]
+
+
+@router.put("/callbacks/{callback_id}/owner", response_model=CallbackOut)
+async def reassign(
+    callback_id: IdPath, body: CallbackOwnerIn, svc: Svc, me: Manager
+) -> CallbackOut:
+    """Give an open callback to an agent, or (``owner_id`` null) to all agents. A due one
+    is reserved for its new owner for the campaign's reservation time from now."""
+    callback = await svc.callbacks.reassign(me, callback_id, body.owner_id)
+    return CallbackOut.model_validate(callback)
 
 
 @router.get("/callbacks/{callback_id}", response_model=CallbackOut)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from campaigns.callbacks import Callback, NewCallback
+from campaigns.callbacks import Callback, CallbackQuery, NewCallback
 from campaigns.cases import Case, CaseAction, CaseActionKind, CaseStatus, CaseType
 from campaigns.users import Role, User
 from campaigns.wrapup import (
@@ -198,7 +198,30 @@ class CallbackStore(Protocol):
 
     async def get_callback(self, callback_id: int) -> Callback: ...
 
-    async def scheduled_callbacks(self, owner_id: int) -> list[Callback]: ...
+    async def scheduled_callbacks(self, owner_id: int) -> list[Callback]:
+        """The agent's scheduled calls: their booked and due callbacks, and the due ones
+        for all agents; soonest first."""
+        ...
+
+    async def list_callbacks(self, query: CallbackQuery) -> tuple[int, list[Callback]]:
+        """How many callbacks match, and the page of them :class:`CallbackQuery` asks for."""
+        ...
+
+    async def reassign_callback(
+        self, callback_id: int, owner_id: int | None, now: datetime
+    ) -> Callback:
+        """Give an open callback to ``owner_id`` (None: to all agents); a due one is
+        reserved for them anew (:func:`campaigns.callbacks.reserved_after_reassign`).
+        ``NotFound``, ``Conflict`` if closed, ``Invalid`` (``owner_id``) for no such active
+        user."""
+        ...
+
+    async def callback_deliveries(
+        self, campaign_id: int | None = None
+    ) -> list[tuple[int, datetime, datetime]]:
+        """``(campaign_id, due_at, started_at)`` of each delivered (done) callback: the
+        start of the attempt that delivered it."""
+        ...
 
     async def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]: ...
 

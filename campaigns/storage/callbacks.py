@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from campaigns import callbacks as rules
-from campaigns.callbacks import Callback, CallbackState, NewCallback
-from campaigns.errors import Code, Conflict
-from campaigns.model import Attempt, Contact, ContactState
+from campaigns.callbacks import Callback, CallbackQuery, CallbackState, NewCallback
+from campaigns.errors import Code, Conflict, Invalid, NotFound
+from campaigns.model import Attempt, Contact, ContactState, Outcome
 from campaigns.spec import CampaignSpec
 from campaigns.storage import mappers
 from campaigns.storage import tables as t
@@ -36,9 +36,21 @@ _CALLBACK_GIVEN = (
     "updated_at",
 )
 _INSERT_CALLBACK = inserting(t.callbacks, _CALLBACK_GIVEN)
+# The agent's booked and due callbacks, and the due ones for all agents.
 _SCHEDULED_CALLBACKS = Prepared(
     sa.select(t.callbacks)
-    .where(_cb.owner_id == sa.bindparam("b_owner"), _cb.state == CallbackState.BOOKED.value)
+    .where(
+        sa.or_(
+            sa.and_(
+                _cb.owner_id == sa.bindparam("b_owner"),
+                sa.or_(
+                    _cb.state == CallbackState.BOOKED.value,
+                    _cb.state == CallbackState.DUE.value,
+                ),
+            ),
+            sa.and_(_cb.owner_id.is_(None), _cb.state == CallbackState.DUE.value),
+        )
+    )
     .order_by(_cb.due_at, _cb.id)
 )
 
@@ -140,6 +152,105 @@ class CallbackBooking(SqlBase):
     async def scheduled_callbacks(self, owner_id: int) -> list[Callback]:
         found = await self._rows(_SCHEDULED_CALLBACKS, {"b_owner": owner_id})
         return [mappers.callback(r) for r in found]
+
+    async def list_callbacks(self, query: CallbackQuery) -> tuple[int, list[Callback]]:
+        where: list[sa.ColumnElement[bool]] = []
+        if query.agent_id is not None:
+            where.append(_cb.owner_id == query.agent_id)
+        if query.campaign_id is not None:
+            where.append(_cb.campaign_id == query.campaign_id)
+        if query.state is not None:
+            where.append(_cb.state == query.state.value)
+        if query.due_from is not None:
+            where.append(_cb.due_at >= query.due_from)
+        if query.due_before is not None:
+            where.append(_cb.due_at < query.due_before)
+        async with self._engine.connect() as conn:
+            total = await conn.scalar(
+                sa.select(sa.func.count()).select_from(t.callbacks).where(*where)
+            )
+            rows = await conn.execute(
+                sa.select(t.callbacks)
+                .where(*where)
+                .order_by(_cb.due_at, _cb.id)
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            return int(total or 0), [mappers.callback(r) for r in rows]
+
+    async def reassign_callback(
+        self, callback_id: int, owner_id: int | None, now: datetime
+    ) -> Callback:
+        found = (
+            sa.select(_cb.state, _cb.due_at, t.campaigns.c.spec)
+            .join(t.campaigns, t.campaigns.c.id == _cb.campaign_id)
+            .where(_cb.id == callback_id)
+        )
+        if self._postgres:
+            found = found.with_for_update(of=t.callbacks)
+        ag = t.agents.c
+
+        async def work(conn: AsyncConnection) -> Callback:
+            row = (await conn.execute(found)).one_or_none()
+            if row is None:
+                raise NotFound(f"no callback {callback_id}")
+            state, due_at, spec = row
+            if state not in _OPEN:
+                raise Conflict(
+                    f"callback {callback_id} is no longer open", code=Code.CALLBACK_CLOSED
+                )
+            if owner_id is not None and not await conn.scalar(
+                sa.select(ag.active).where(ag.id == owner_id)
+            ):
+                raise Invalid(f"owner_id: no active user {owner_id}", field="owner_id")
+            values: dict[str, Any] = {"owner_id": owner_id, "updated_at": now}
+            if state == CallbackState.DUE.value:
+                minutes = CampaignSpec.model_validate(spec).callback_reservation_minutes
+                values["reserved_until"] = rules.reserved_after_reassign(due_at, now, minutes)
+            moved = (
+                await conn.execute(
+                    sa.update(t.callbacks)
+                    .where(_cb.id == callback_id, _cb.state == state)
+                    .values(**values)
+                    .returning(*t.callbacks.c)
+                )
+            ).one_or_none()
+            if moved is None:
+                raise Conflict(
+                    f"callback {callback_id} changed meanwhile; try again",
+                    code=Code.CALLBACK_CLOSED,
+                )
+            return mappers.callback(moved)
+
+        return await self._tx(work)
+
+    async def callback_deliveries(
+        self, campaign_id: int | None = None
+    ) -> list[tuple[int, datetime, datetime]]:
+        a = t.attempts.c
+        delivered = sa.func.min(a.started_at)
+        q = (
+            sa.select(_cb.campaign_id, _cb.due_at, delivered)
+            .join(
+                t.attempts,
+                sa.and_(
+                    a.contact_id == _cb.contact_id,
+                    a.detail["callback_id"].as_integer() == _cb.id,
+                ),
+            )
+            .where(
+                _cb.state == CallbackState.DONE.value,
+                a.outcome.is_not(None),
+                a.outcome != Outcome.FAILED_SYSTEM.value,
+            )
+            .group_by(_cb.id, _cb.campaign_id, _cb.due_at)
+        )
+        if campaign_id is not None:
+            q = q.where(_cb.campaign_id == campaign_id)
+        return [
+            (campaign, mappers.utc(due_at), mappers.utc(started))
+            for campaign, due_at, started in await self._rows(q)
+        ]
 
     async def due_callbacks(self, now: datetime, limit: int = 100) -> list[Callback]:
         cb = t.callbacks.c

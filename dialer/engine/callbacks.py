@@ -94,6 +94,8 @@ class CallbackDelivery:
                     if callback.reserved_until
                     else None,
                 )
+            if pending:
+                await self._refresh(pending)
             deadlines: list[datetime] = []
             held: set[int] = set()
             demand: dict[int, int] = {}
@@ -128,6 +130,23 @@ class CallbackDelivery:
             if deadlines:
                 timeout = min(timeout, seconds_until(self._clock, min(deadlines)) + 0.01)
             await wait(self._wake, timeout)
+
+    async def _refresh(self, pending: dict[int, Callback]) -> None:
+        """Route each pending callback as the store has it now: a manager may have given it
+        to another owner (reserved for them anew), rebooked or cancelled it meanwhile."""
+        before = dict(pending)
+        stored = await guard(self._store.open_due_callbacks())
+        if stored is None:
+            return
+        current = {callback.id: callback for callback in stored}
+        for callback_id, known in before.items():
+            if pending.get(callback_id) is not known:
+                continue  # offered again (missed) while we read: that one is newer
+            fresh = current.get(callback_id)
+            if fresh is None:
+                del pending[callback_id]
+            else:
+                pending[callback_id] = fresh
 
     async def _deliver(self, callback: Callback, campaign: Campaign, seat: Seat) -> None:
         """Agent first: ring the agent, then the contact."""

@@ -24,10 +24,15 @@ OWNER, OTHER = 1, 2
 
 
 async def callback_floor(
-    loop: VirtualTimeLoop, tmp_path: Path, *, owner: int | None, model: CallModel = ANSWERS
+    loop: VirtualTimeLoop,
+    tmp_path: Path,
+    *,
+    owner: int | None,
+    model: CallModel = ANSWERS,
+    max_idle: float = 600.0,
 ) -> tuple[Floor, int]:
     """A running campaign whose one contact has a callback booked for DUE."""
-    floor = await make_floor(loop, tmp_path, contacts=1, model=model)
+    floor = await make_floor(loop, tmp_path, contacts=1, model=model, max_idle=max_idle)
     with counted(loop):
         async with floor.raw.engine.begin() as conn:
             for agent_id in (OWNER, OTHER):
@@ -198,6 +203,32 @@ def test_callback_missed_by_its_owner_is_offered_again(tmp_path: Path) -> None:
         assert floor.agents.outcomes == {Outcome.FAILED_SYSTEM: 1, Outcome.ANSWERED: 1}
 
     run(tmp_path, OWNER, script, model=model)
+
+
+def test_callback_reassigned_while_due_goes_to_its_new_owner(tmp_path: Path) -> None:
+    """A manager gives a due callback, waiting for its busy owner, to a free agent: the
+    engine routes it by its new owner when it next looks (at most ``max_idle``, the
+    production 15 s, later), not when the old owner's reservation runs out."""
+    from campaigns.storage.store import SqlAgentStore
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor, callback_id = await callback_floor(loop, tmp_path, owner=OWNER, max_idle=15.0)
+        await floor.start()
+        floor.login(OWNER, OTHER)
+        floor.roster.on_call(OWNER, floor.now())
+        await floor.sleep(12 * 60)  # 2 minutes past due, waiting for the owner
+        assert delivered_to(floor) == []
+        with counted(loop):
+            moved = await SqlAgentStore(floor.raw.engine).reassign_callback(
+                callback_id, OTHER, floor.now()
+            )
+        assert moved.reserved_until == floor.now() + timedelta(minutes=20)
+        await floor.sleep(20)
+        assert delivered_to(floor) == [OTHER]
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
 
 
 def test_routing_decision_table() -> None:
