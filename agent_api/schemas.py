@@ -13,7 +13,7 @@ from campaigns.callbacks import CallbackFor, CallbackState
 from campaigns.cases import CaseActionKind, CaseStatus, Priority
 from campaigns.model import CampaignState, ContactState
 from campaigns.text import check_storable
-from campaigns.users import Role
+from campaigns.users import AgentState, Role
 from campaigns.wrapup import Direction, Feedback
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -534,8 +534,8 @@ class AgentOnFloorOut(Out):
     username: str
     name: str
     role: Role
-    state: str
-    """logged_out, ready, paused, reserved (a call being connected), on_call or wrapup."""
+    state: AgentState
+    """reserved: a call is being put through to the agent."""
     reason: str | None
     """Why paused, when given."""
     since: datetime | None

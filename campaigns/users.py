@@ -19,6 +19,22 @@ from campaigns.errors import Forbidden, Invalid
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
+class AgentState(enum.StrEnum):
+    """An agent's state on the floor. Agents choose ready, paused or logged out; the
+    dialer moves them through reserved (a call being put through), on a call and wrap-up."""
+
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    PAUSED = "paused"
+    RESERVED = "reserved"
+    ON_CALL = "on_call"
+    WRAPUP = "wrapup"
+
+    @property
+    def on_a_call(self) -> bool:
+        return self in (AgentState.RESERVED, AgentState.ON_CALL)
+
+
 class Role(enum.StrEnum):
     AGENT = "agent"
     MANAGER = "manager"

@@ -25,6 +25,7 @@ from campaigns.model import Contact, Outcome
 from campaigns.retry import Decision
 from campaigns.services import Services
 from campaigns.spec import Campaign
+from campaigns.users import AgentState
 from campaigns.wrapup import Direction
 from dialer.clock import Clock, seconds_until
 from dialer.engine import Engine
@@ -32,6 +33,15 @@ from dialer.pacing import CampaignStats
 from dialer.roster import AgentStatus, Roster
 
 log = structlog.get_logger()
+
+# The roster's statuses as agents and managers see them (a free agent is "ready").
+_STATES = {
+    AgentStatus.FREE: AgentState.READY,
+    AgentStatus.RESERVED: AgentState.RESERVED,
+    AgentStatus.ON_CALL: AgentState.ON_CALL,
+    AgentStatus.WRAPUP: AgentState.WRAPUP,
+    AgentStatus.PAUSED: AgentState.PAUSED,
+}
 
 
 class Spawner:
@@ -72,13 +82,11 @@ class RosterFloor:
     def _running(self) -> list[int]:
         return self._engine().running_campaigns()
 
-    def state_of(self, agent_id: int) -> tuple[str, str | None]:
+    def state_of(self, agent_id: int) -> tuple[AgentState, str | None]:
         seat = self._roster.get(agent_id)
         if seat is None:
-            return "logged_out", None
-        if seat.status is AgentStatus.FREE:
-            return "ready", None
-        return seat.status.value, seat.pause_reason or None
+            return AgentState.LOGGED_OUT, None
+        return _STATES[seat.status], seat.pause_reason or None
 
     def since(self, agent_id: int) -> datetime | None:
         seat = self._roster.get(agent_id)

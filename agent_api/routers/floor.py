@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 
 from agent_api.deps import Manager, Svc
 from agent_api.schemas import AgentOnFloorOut, IdQuery
+from campaigns.users import AgentState
 
 router = APIRouter(tags=["floor"])
 
@@ -17,7 +16,7 @@ async def floor(
     svc: Svc,
     me: Manager,
     campaign_id: IdQuery | None = None,
-    state: Literal["logged_out", "ready", "paused", "reserved", "on_call", "wrapup"] | None = None,
+    state: AgentState | None = None,
 ) -> list[AgentOnFloorOut]:
     """Every active agent (and any other user logged in) with their state, since when and
     the campaigns they take calls from; ``campaign_id``: those logged in to it; ``state``:
@@ -38,7 +37,7 @@ async def floor(
             follows_running=a.follows_running,
         )
         for a in svc.agents.floor_view(me, users, campaign_id)
-        if state is None or a.state == state
+        if state is None or a.state is state
     ]
     seen.sort(key=lambda a: (a.since is None, a.since or now, a.username))
     return seen

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from campaigns.callbacks import Callback
 from campaigns.cases import Case
 from campaigns.model import Contact
+from campaigns.users import AgentState
 from campaigns.wrapup import Interaction, Registration, WrapupTimer
 
 Clock = Callable[[], datetime]
@@ -55,12 +56,11 @@ class AgentEvents(Protocol):
 
 
 class AgentFloor(Protocol):
-    """The dialer's view of agents: who is logged in to which campaigns, and who is free.
+    """The dialer's view of agents: who is logged in to which campaigns, and who is free."""
 
-    ``state`` is one of logged_out, ready, paused, reserved, on_call, wrapup.
-    """
-
-    def state_of(self, agent_id: int) -> tuple[str, str | None]: ...
+    def state_of(self, agent_id: int) -> tuple[AgentState, str | None]:
+        """The agent's state and, when paused, why."""
+        ...
 
     def since(self, agent_id: int) -> datetime | None:
         """When the agent's current state began; None when logged out."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from campaigns.ports import AgentEvents, AgentFloor, AgentStore, Clock, Store
-from campaigns.services.agent_state import AgentState, AgentStates
+from campaigns.services.agent_state import AgentStates
 from campaigns.services.callbacks import Callbacks
 from campaigns.services.cases import Cases
 from campaigns.services.followups import Followups
 from campaigns.services.interactions import Interactions, InteractionView
 from campaigns.services.users import Users
 from campaigns.spec import Wrapup
+from campaigns.users import AgentState
 
 __all__ = [
     "AgentState",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,20 +9,13 @@ from datetime import datetime
 from campaigns import wrapup as rules
 from campaigns.errors import Code, Conflict, Invalid, NotFound
 from campaigns.ports import AgentEvents, AgentFloor, Clock, InteractionStore, Store
-from campaigns.users import Role, User, check_extension, require_manager
-
-
-class AgentState(enum.StrEnum):
-    LOGGED_OUT = "logged_out"
-    READY = "ready"
-    PAUSED = "paused"
+from campaigns.users import AgentState, Role, User, check_extension, require_manager
 
 
 @dataclass(frozen=True, slots=True)
 class AgentOnFloor:
     user: User
-    state: str
-    """logged_out, ready, paused, reserved, on_call or wrapup."""
+    state: AgentState
     reason: str | None
     since: datetime | None
     campaigns: tuple[int, ...]
@@ -60,8 +52,9 @@ class AgentStates:
         state: AgentState,
         reason: str | None,
         campaigns: Sequence[int] | None = None,
-    ) -> str:
-        """Ready is refused while a forced registration is missing, or during a call.
+    ) -> AgentState:
+        """Ready, paused or logged out (the states an agent chooses). Ready is refused
+        while a forced registration is missing; any change during a call.
 
         With the dialer's floor behind it, the first ready or pause logs the agent in to
         ``campaigns`` (None: every running campaign) with their phone (the user's
@@ -82,15 +75,15 @@ class AgentStates:
             since = before[2] if before and before[:2] == (state, reason) else None
             self._states[user.id] = (state, reason, since or (self._clock and self._clock()))
             self._events.agent_state(user.id, state.value, reason)
-            return state.value
+            return state
         floor = self._floor
         current, _ = floor.state_of(user.id)
         if state is AgentState.LOGGED_OUT:
             floor.log_out(user.id)
-            return AgentState.LOGGED_OUT.value
-        if current in ("on_call", "reserved"):
+            return AgentState.LOGGED_OUT
+        if current.on_a_call:
             raise Conflict("the agent is on a call", code=Code.AGENT_ON_CALL)
-        if current == AgentState.LOGGED_OUT.value or campaigns is not None:
+        if current is AgentState.LOGGED_OUT or campaigns is not None:
             # An extension stored before dial strings were checked is checked again here.
             phone = check_extension(user.extension) or f"PJSIP/{user.username}"
             floor.log_in(user.id, phone, campaigns)
@@ -105,11 +98,11 @@ class AgentStates:
             return self._floor.campaigns_of(user_id)
         return [], False
 
-    def state_of(self, user_id: int) -> tuple[str, str | None]:
+    def state_of(self, user_id: int) -> tuple[AgentState, str | None]:
         if self._floor is not None:
             return self._floor.state_of(user_id)
         state, reason, _ = self._states.get(user_id, (AgentState.LOGGED_OUT, None, None))
-        return state.value, reason
+        return state, reason
 
     def since(self, user_id: int) -> datetime | None:
         """When the agent's current state began (None: logged out, or not known)."""
@@ -127,7 +120,8 @@ class AgentStates:
         seen = []
         for user in users:
             state, reason = self.state_of(user.id)
-            if not user.active or (user.role is not Role.AGENT and state == "logged_out"):
+            logged_out = state is AgentState.LOGGED_OUT
+            if not user.active or (user.role is not Role.AGENT and logged_out):
                 continue
             campaigns, follows = self.campaigns_of(user.id)
             if campaign_id is not None and campaign_id not in campaigns:
