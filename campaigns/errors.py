@@ -67,6 +67,7 @@ MEANINGS: dict[Code, str] = {
     Code.WRAPUP_NOT_EXTENDABLE: "the campaign does not allow extending the wrap-up",
     Code.WRAPUP_REGISTRATION_REQUIRED: "forced registration: register before going ready",
     Code.WRAPUP_CONTACT_BUSY: "dialer feedback refused: the contact was dialled again since",
+    Code.WRAPUP_TOPIC_REQUIRED: "forced registration: a required category has no topic",
     Code.CALLBACK_IN_PAST: "the callback time has passed",
     Code.CALLBACK_TOO_FAR: "the callback time is more than a year ahead",
     Code.CALLBACK_OUTSIDE_HOURS: "the callback time is outside the contact's calling hours",
