@@ -30,7 +30,7 @@ REPO = HERE.parents[1]
 TEMPLATES = HERE / "asterisk"
 SIPP_SCENARIO = HERE / "sipp" / "carrier.xml"
 
-INSTALL_HINT = "run TOOLS=1 bash ../shared/asterisk/install.sh (as root)"
+INSTALL_HINT = "install Asterisk 22 and SIPp (CI runs the Asterisk kit's install.sh, as root)"
 
 # Dialplan contexts of tests/live/asterisk/test-contexts.conf.
 CARRIER_CONTEXT = "ringback-test-carrier"
@@ -397,7 +397,7 @@ class AmiObserver:
     """A raw AMI connection (the shipped user, ``Events: on``) that keeps every byte.
 
     ``data`` is the stream exactly as received, banner first (the format of
-    ``../shared/ami-traces/*.ami``); ``messages`` the same parsed into dicts, for counting.
+    ``tests/fixtures/ami-traces/*.ami``); ``messages`` the same parsed into dicts, for counting.
     """
 
     def __init__(self, pbx: LivePbx) -> None:
