@@ -23,20 +23,7 @@ SCENARIOS = {
     "cancel-while-ringing": Behaviour.NO_ANSWER,
     "answer": Behaviour.HANGUP_DURING_AMD,
 }
-# Events a dialer reasons about; the rest (Newexten, NewCallerid, DeviceStateChange, Cdr
-# with cdr_manager...) is noise the simulator does not produce.
-COMPARED = {
-    "Newchannel",
-    "Newstate",
-    "VarSet",
-    "DialBegin",
-    "DialState",
-    "DialEnd",
-    "HangupRequest",
-    "SoftHangupRequest",
-    "Hangup",
-    "UserEvent",
-}
+COMPARED = traces.DIALER_EVENTS
 VARIABLES = {traces.ATTEMPT_VARIABLE, "AMDSTATUS", "AMDCAUSE"}
 
 

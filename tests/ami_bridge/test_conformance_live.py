@@ -72,18 +72,7 @@ CHANNELS = {
 # As tests/live/test_outcomes.py: 6 s for the call that rings out, else 20 s.
 TIMEOUTS = {"02": 6.0}
 CALLER_ID = "Ringback <+4721000000>"
-COMPARED = {
-    "Newchannel",
-    "Newstate",
-    "VarSet",
-    "DialBegin",
-    "DialState",
-    "DialEnd",
-    "HangupRequest",
-    "SoftHangupRequest",
-    "Hangup",
-    "UserEvent",
-}
+COMPARED = traces.DIALER_EVENTS
 VARIABLES = {traces.LIVE_ATTEMPT_VARIABLE, "AMDSTATUS", "AMDCAUSE"}
 DIAL_START = {"DialBegin": 0, "Newstate": 1, "DialState": 2}
 CASES = [

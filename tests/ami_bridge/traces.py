@@ -9,6 +9,22 @@ from ami_bridge.protocol import AmiParser, Banner, MalformedMessage, Message
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "ami-traces"
 ATTEMPT_VARIABLE = "DIALER_ATTEMPT_ID"
+# The events a dialer reasons about, compared between the simulator and a real Asterisk;
+# the rest (Newexten, NewCallerid, DeviceStateChange, Cdr, RTCP...) is noise to a dialer.
+DIALER_EVENTS = frozenset(
+    {
+        "Newchannel",
+        "Newstate",
+        "VarSet",
+        "DialBegin",
+        "DialState",
+        "DialEnd",
+        "HangupRequest",
+        "SoftHangupRequest",
+        "Hangup",
+        "UserEvent",
+    }
+)
 
 
 @dataclass(frozen=True)
