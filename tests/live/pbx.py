@@ -96,6 +96,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+_PHONE_WAV = ("-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer")
+
+
+def _run(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
 def make_prompts() -> Path:
     """Generate the prompts once per machine (a cache folder in the temp dir)."""
     spec = repr(PROMPTS).encode()
@@ -110,61 +117,14 @@ def make_prompts() -> Path:
             wav = work / f"{name}.wav"
             if text:
                 raw = work / f"{name}.raw.wav"
-                subprocess.run(
-                    ["espeak-ng", "-s", "150", "-w", str(raw), text],
-                    check=True,
-                    capture_output=True,
-                )
-                subprocess.run(
-                    [
-                        "sox",
-                        "-V1",
-                        str(raw),
-                        "-r",
-                        "8000",
-                        "-c",
-                        "1",
-                        "-b",
-                        "16",
-                        "-e",
-                        "signed-integer",
-                        str(wav),
-                        "pad",
-                        "0",
-                        str(silence),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
+                _run("espeak-ng", "-s", "150", "-w", str(raw), text)
+                # The words, then the silence after them, as 8 kHz mono 16-bit.
+                _run("sox", "-V1", str(raw), *_PHONE_WAV, str(wav), "pad", "0", str(silence))
                 raw.unlink()
             else:
-                subprocess.run(
-                    [
-                        "sox",
-                        "-V1",
-                        "-n",
-                        "-r",
-                        "8000",
-                        "-c",
-                        "1",
-                        "-b",
-                        "16",
-                        "-e",
-                        "signed-integer",
-                        str(wav),
-                        "trim",
-                        "0",
-                        str(silence),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
+                _run("sox", "-V1", "-n", *_PHONE_WAV, str(wav), "trim", "0", str(silence))
             # SIPp's rtp_stream plays G.711 wav files: the same prompt in mu-law.
-            subprocess.run(
-                ["sox", "-V1", str(wav), "-e", "u-law", str(work / f"{name}.ulaw.wav")],
-                check=True,
-                capture_output=True,
-            )
+            _run("sox", "-V1", str(wav), "-e", "u-law", str(work / f"{name}.ulaw.wav"))
         (work / "done").write_text("ok\n")
         try:
             work.rename(cache)
