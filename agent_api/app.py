@@ -23,6 +23,7 @@ from agent_api.routers import (
     events,
     floor,
     followups,
+    forecast,
     interactions,
     preview,
     users,
@@ -58,7 +59,18 @@ def create_app(
     app.state.hub = hub
     app.state.sse_keepalive = sse_keepalive_seconds
     app.state.settings = settings
-    routers = (users, floor, interactions, wrapup, followups, callbacks, cases, campaigns, dnc)
+    routers = (
+        users,
+        floor,
+        interactions,
+        wrapup,
+        followups,
+        callbacks,
+        cases,
+        campaigns,
+        dnc,
+        forecast,
+    )
     for module in (*routers, events, preview):
         app.include_router(module.router)
 

@@ -8,9 +8,10 @@
 Every pacer dials the same seeded call stream (``bench/callstream.py``: a list whose
 numbers differ in how often and when they answer; ``--list uniform`` is the original
 25 %-for-every-call model) on an event-driven replica of the engine's floor
-(``bench/floorsim.py``; on the uniform list it reproduces the real engine's 47.5-47.7
-talk minutes at 2.5-2.7 %): 15 s wrap-up, exponential talk of mean 120 s, 2 s before
-an answered call without an agent is abandoned, 8 hours. Pacers (``bench/pacers.py``):
+(``dialer/forecast/floorsim.py``, the one ``ringback forecast`` runs; on the uniform
+list it reproduces the real engine's 47.5-47.7 talk minutes at 2.5-2.7 %): 15 s
+wrap-up, exponential talk of mean 120 s, 2 s before an answered call without an agent
+is abandoned, 8 hours. Pacers (``bench/pacers.py``):
 
 - ringback: ``dialer.pacing`` as the engine runs it (one campaign-wide answer rate);
 - ringback-learned: the same, given each call's chance from ``dialer.pacing.AnswerModel``
@@ -54,7 +55,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import vicidial
 from callstream import CallStream
-from floorsim import FloorSim, Result
 from pacers import Ringback, Vicidial
 
 from campaigns.model import CampaignState, ContactRow, Outcome
@@ -64,6 +64,7 @@ from campaigns.storage.migrate import upgrade
 from campaigns.storage.store import SqlStore
 from dialer.clock import LoopClock
 from dialer.engine import Engine, EngineConfig
+from dialer.forecast.floorsim import FloorSim, Lead, Result
 from dialer.roster import Roster
 from dialer.testing import (
     CallModel,
@@ -138,8 +139,19 @@ def run_one(job: tuple[str, int, int, float, bool, vicidial.Settings | None]) ->
     name, agents, seed, hours, realistic, settings = job
     pacer = Vicidial(settings) if settings is not None else make_pacer(name, agents)
     stream = CallStream(seed, realistic=realistic)
-    sim = FloorSim(stream, pacer, agents=agents, hours=hours, leads=agents * LEADS_PER_AGENT_HOUR)
-    return sim.run()
+    leads = hourly_leads(agents * LEADS_PER_AGENT_HOUR, hours)
+    return FloorSim(stream, pacer, agents=agents, hours=hours, leads=leads).run()
+
+
+def hourly_leads(per_hour: int, hours: float) -> list[Lead]:
+    """Fresh leads due every hour on the hour, twice as many at the start."""
+    first = max(per_hour, 1)
+    dues = [0.0] * (2 * first)
+    hour = 1
+    while hour * 3600 < hours * 3600:
+        dues += [hour * 3600.0] * first
+        hour += 1
+    return [Lead(i, due) for i, due in enumerate(dues)]
 
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 09:00 in Oslo, a Monday

@@ -31,6 +31,7 @@ import random
 from dataclasses import dataclass
 
 from campaigns.model import Outcome
+from dialer.forecast.floorsim import Fate, Lead
 
 START_UTC_HOUR = 16
 ZONES: tuple[tuple[str, int, float], ...] = (
@@ -51,7 +52,6 @@ SCALE = 0.85
 
 ANSWER_AFTER = (4.0, 18.0)
 BUSY_AFTER = (1.0, 4.0)
-AMD_SECONDS = 2.4
 MEAN_TALK = 120.0
 
 
@@ -65,19 +65,10 @@ class Contact:
     invalid: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Fate:
-    """What a call placed now does: its outcome, when it resolves, how long the talk."""
-
-    outcome: Outcome
-    ring: float
-    """Seconds from the Originate to the answer (people, machines) or the outcome."""
-    talk: float
-    human_chance: float
-    """The true chance a person answered this call (known to no pacer)."""
-
-
 class CallStream:
+    """:class:`dialer.forecast.floorsim.Stream` over the benchmark's list: lead ``i`` is
+    contact ``i``."""
+
     def __init__(self, seed: int, *, realistic: bool = True) -> None:
         self.seed = seed
         self.realistic = realistic
@@ -102,9 +93,15 @@ class CallStream:
         return made
 
     @staticmethod
-    def local_hour(contact: Contact, seconds: float) -> int:
+    def hour_of(contact: Contact, seconds: float) -> int:
         """The contact's local hour ``seconds`` into the day."""
         return int(START_UTC_HOUR + contact.utc_offset + seconds // 3600) % 24
+
+    def local_hour(self, lead: Lead, seconds: float) -> int:
+        return self.hour_of(self.contact(lead.id), seconds)
+
+    def fate(self, lead: Lead, seconds: float) -> Fate:
+        return self.call(lead.id, lead.dials, seconds)
 
     def human_chance(self, contact: Contact, local_hour: int) -> float:
         if not self.realistic:
@@ -114,12 +111,12 @@ class CallStream:
         factor = HOUR_FACTOR.get(local_hour, 0.6)
         return min(0.95, contact.propensity * factor * SCALE)
 
-    def fate(self, cid: int, dial: int, seconds: float) -> Fate:
+    def call(self, cid: int, dial: int, seconds: float) -> Fate:
         """The ``dial``-th call (from 0) to contact ``cid``, placed ``seconds`` into the day."""
         contact = self.contact(cid)
         draw = random.Random((self.seed * 7_919_000_003 + cid) * 131 + dial + 1)
         u, v = draw.random(), draw.random()
-        human = self.human_chance(contact, self.local_hour(contact, seconds))
+        human = self.human_chance(contact, self.hour_of(contact, seconds))
         talk = draw.expovariate(1 / MEAN_TALK)
         if self.realistic:
             if contact.invalid:

@@ -1,4 +1,4 @@
-"""The pacers of the benchmark, on the floor replica (``bench/floorsim.py``).
+"""The pacers of the benchmark, on the floor replica (``dialer/forecast/floorsim.py``).
 
 - ``ringback``: ``dialer.pacing`` as the engine calls it today: one campaign-wide rate;
 - ``ringback-learned``: the same pacer given each call's own chance from
@@ -16,10 +16,11 @@ from collections import deque
 
 import vicidial
 from callstream import START_UTC_HOUR
-from floorsim import Call, FloorSim, Lead
 
 from campaigns.model import DialMode, Outcome
-from dialer.pacing import AnswerModel, CampaignStats, Floor, calls_to_place, recheck_in
+from dialer.forecast.floorsim import Call, FloorSim, Lead
+from dialer.forecast.pacer import RingbackPacer
+from dialer.pacing import AnswerModel
 
 CAP = 0.03
 MAX_CONCURRENT = 200
@@ -27,76 +28,41 @@ PEEK = 30
 """Contacts next in the queue whose chances the informed pacers look at."""
 
 
-class Ringback:
-    tick: float | None = None
+class Ringback(RingbackPacer):
+    """The forecast's pacer (``dialer.forecast.pacer``), predictive at a 3 % cap, told the
+    calls' own chances when ``info`` is learned or clairvoyant."""
 
     def __init__(self, info: str = "uniform", *, peek: int = PEEK) -> None:
         assert info in ("uniform", "learned", "clairvoyant")
+        super().__init__(DialMode.PREDICTIVE, CAP, max_concurrent=MAX_CONCURRENT)
         self.info = info
         self.peek = peek
         self.name = {"uniform": "ringback", "learned": "ringback-learned"}.get(info, info)
-        self.stats = CampaignStats()
         self.model = AnswerModel()
 
-    def start(self, sim: FloorSim) -> None:
-        pass
+    def ringing_chances(self, sim: FloorSim, calls: list[Call]) -> tuple[float, ...]:
+        if self.info == "uniform":
+            return ()
+        return tuple(c.chance if c.chance is not None else 0.3 for c in calls)
 
-    def _floor(self, sim: FloorSim) -> Floor:
-        now, calls = sim.now, list(sim.ringing.values())
-        chances: tuple[float, ...] = ()
-        if self.info != "uniform":
-            chances = tuple(c.chance if c.chance is not None else 0.3 for c in calls)
-        return Floor(
-            free=len(sim.free),
-            on_call=sim.on_call,
-            wrapup=tuple(now - t for t in sim.wrapup.values()),
-            ringing=tuple(now - c.placed for c in calls),
-            waiting=len(sim.waiting),
-            ring_timeout=30.0,
-            abandon_wait=2.0,
-            chances=chances,
-        )
-
-    def place(self, sim: FloorSim) -> int:
-        floor = self._floor(sim)
-        up = len(sim.ringing) + len(sim.waiting) + sim.on_call
-        nexts: list[float] = []
-        if self.info != "uniform" and self.peek:
-            nexts = [self._chance(sim, lead) for lead in sim.due(self.peek)]
-        return calls_to_place(
-            DialMode.PREDICTIVE,
-            floor,
-            self.stats,
-            CAP,
-            limit=MAX_CONCURRENT - up,
-            next_chances=nexts,
-        )
-
-    def recheck(self, sim: FloorSim) -> float | None:
-        ringing = tuple(sim.now - c.placed for c in sim.ringing.values())
-        return recheck_in(DialMode.PREDICTIVE, Floor(0, 0, ringing=ringing), self.stats)
+    def next_chances(self, sim: FloorSim) -> list[float]:
+        if self.info == "uniform" or not self.peek:
+            return []
+        return [self._chance(sim, lead) for lead in sim.due(self.peek)]
 
     def _chance(self, sim: FloorSim, lead: Lead) -> float:
         if self.info == "clairvoyant":
-            fate = sim.stream.fate(lead.id, lead.dials, sim.now)
+            fate = sim.stream.fate(lead, sim.now)
             return 1.0 if fate.outcome is Outcome.ANSWERED else 0.0
-        hour = sim.stream.local_hour(sim.stream.contact(lead.id), sim.now)
-        return self.model.chance(lead.attempts, lead.last, hour)
+        return self.model.chance(lead.attempts, lead.last, sim.stream.local_hour(lead, sim.now))
 
     def chance(self, sim: FloorSim, lead: Lead) -> float | None:
         return None if self.info == "uniform" else self._chance(sim, lead)
 
     def settled(self, sim: FloorSim, call: Call, outcome: Outcome) -> None:
+        super().settled(sim, call, outcome)
         human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
-        until = call.answered_at if call.answered_at is not None else sim.now
-        self.stats.record_call(human, until - call.placed, abandoned=outcome is Outcome.ABANDONED)
         self.model.record(call.attempts_before, call.last_before, call.local_hour, human)
-
-    def talked(self, seconds: float) -> None:
-        self.stats.record_talk(seconds)
-
-    def wrapped(self, seconds: float) -> None:
-        self.stats.record_wrapup(seconds)
 
 
 class Vicidial:

@@ -50,6 +50,10 @@ class Code(enum.StrEnum):
     PREVIEW_UNAVAILABLE = "preview.unavailable"
     PREVIEW_MODE = "preview.mode"
 
+    FORECAST_UNAVAILABLE = "forecast.unavailable"
+    FORECAST_BUSY = "forecast.busy"
+    FORECAST_TOO_LONG = "forecast.too_long"
+
 
 MEANINGS: dict[Code, str] = {
     Code.DOMAIN_ERROR: "the request was refused by a rule with no more specific code",
@@ -81,6 +85,9 @@ MEANINGS: dict[Code, str] = {
     Code.FOLLOWUP_CLOSED: "the follow-up is closed",
     Code.PREVIEW_UNAVAILABLE: "previewing needs the dialer, which is not running behind this API",
     Code.PREVIEW_MODE: "the campaign is not in preview mode",
+    Code.FORECAST_UNAVAILABLE: "forecasting needs the dialer's simulation, not behind this API",
+    Code.FORECAST_BUSY: "other forecasts are running; ask again shortly",
+    Code.FORECAST_TOO_LONG: "the forecast ran past its time limit: fewer agents, hours or runs",
 }
 """What each code means, for people: the OpenAPI document's catalogue."""
 

@@ -34,6 +34,7 @@ from campaigns.storage.store import SqlAgentStore, SqlStore
 from dialer.agent_side import RosterFloor, ServiceEvents, Spawner
 from dialer.clock import Clock, SystemClock
 from dialer.engine import Engine, EngineConfig, EngineEvents, TrunkLimit
+from dialer.forecast import simulate
 from dialer.roster import Roster, Seat
 from dialer.settings import Settings
 
@@ -135,8 +136,17 @@ class AgentSide:
 def build_services(
     store: SqlStore, events: AgentEvents, clock: Clock, floor: AgentFloor | None = None
 ) -> Services:
-    """The agent side's use cases over the store (``floor``: the dialer's agents)."""
-    return Services.build(SqlAgentStore(store.engine), store, events, clock.now, floor=floor)
+    """The agent side's use cases over the store (``floor``: the dialer's agents; the
+    forecast replays the store's history through the dialer's floor simulation)."""
+    return Services.build(
+        SqlAgentStore(store.engine),
+        store,
+        events,
+        clock.now,
+        floor=floor,
+        history=store,
+        simulator=simulate,
+    )
 
 
 def build_api(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import functools
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -12,8 +13,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -26,7 +29,8 @@ from campaigns.imports.files import ImportFileError, ImportOptions
 from campaigns.imports.loading import LoadSummary, load_contacts, load_dnc
 from campaigns.model import CampaignState, DialMode
 from campaigns.phones import PhoneError, normalise
-from campaigns.services import Users
+from campaigns.ports.forecast import Forecast
+from campaigns.services import Forecasts, Users
 from campaigns.spec import Campaign, CampaignSpec, SpecError
 from campaigns.storage.store import SqlAgentStore, SqlStore
 from campaigns.users import Role, User
@@ -34,6 +38,7 @@ from campaigns.wrapup import EndReason, read_end_reasons
 from dialer import logs
 from dialer.app import open_store
 from dialer.demo import run_demo
+from dialer.forecast import simulate
 from dialer.service import serve
 from dialer.settings import Settings, load_settings
 
@@ -435,6 +440,104 @@ async def end_reasons_list(
             "yes" if r.active else "retired",
         )
     out.print(table)
+
+
+# Forecast
+
+
+@app.command("forecast")
+@command
+async def forecast_command(
+    ctx: typer.Context,
+    campaign: str,
+    agents: int = typer.Option(10, help="Agents on the floor."),
+    hours: float = typer.Option(8.0, help="Length of the shift."),
+    seeds: int = typer.Option(5, help="Simulated runs, each with its own calls."),
+    start: str | None = typer.Option(
+        None,
+        help="When the shift starts, ISO 8601 (without an offset: the campaign's zone); "
+        "default now, or when the campaign's calling hours next open.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="The forecast as JSON."),
+) -> None:
+    """Forecast a campaign: its own history (defaults where it has none) replayed through
+    a simulation of the floor with the planned agents and the campaign's settings."""
+
+    async def work(store: SqlStore) -> tuple[Forecast, str]:
+        target = await store.get_campaign(campaign)
+        zone = target.spec.timezone
+        begin = None
+        if start is not None:
+            begin = datetime.fromisoformat(start)
+            if begin.tzinfo is None:
+                begin = begin.replace(tzinfo=ZoneInfo(zone))
+        forecasts = Forecasts(store, store, simulate, _now, time_limit=None)
+        result = await forecasts.forecast(
+            target.id, agents=agents, hours=hours, seeds=seeds, start=begin
+        )
+        return result, zone
+
+    result, zone = await _with_store(ctx, work)
+    if as_json:
+        typer.echo(json.dumps(TypeAdapter(Forecast).dump_python(result, mode="json"), indent=2))
+        return
+    for line in _forecast_lines(result, ZoneInfo(zone)):
+        typer.echo(line)
+
+
+def _forecast_lines(f: Forecast, zone: ZoneInfo) -> list[str]:
+    def at(moment: datetime) -> str:
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+
+    def pct(x: float) -> str:
+        return f"{x * 100:.1f} %"
+
+    p = f.profile
+    runs = "1 run" if f.seeds == 1 else f"{f.seeds} runs"
+    lines = [
+        f"forecast for {f.campaign!r} ({f.mode}, abandon cap {f.abandon_rate_cap:.0%}): "
+        f"{f.agents} agents for {f.hours:g} h from {at(f.start)}, {runs}",
+    ]
+    if p.attempts_seen or p.talks_seen or p.wrapups_seen:
+        lines.append(
+            f"history: {p.attempts_seen} attempts, {p.talks_seen} talks, {p.wrapups_seen} "
+            f"wrap-ups; {f.contacts_queued} contacts queued"
+        )
+        rates = ", ".join(f"{r:.0%}" for r in p.answer_rate_by_dial)
+        lines.append(
+            f"  replayed: a person answers {rates} of calls 1-6+; talk "
+            f"{p.mean_talk_seconds:.0f} s, wrap-up {p.mean_wrapup_seconds:.0f} s on average"
+        )
+        if p.defaults:
+            lines.append("  defaults: " + "; ".join(p.defaults))
+    else:
+        lines.append(f"no history: defaults; {f.contacts_queued} contacts queued")
+        lines.append("  " + "; ".join(p.defaults))
+    talks = [r.talk_minutes_per_agent_hour for r in f.runs]
+    spread = f"  ({min(talks):.1f}-{max(talks):.1f} over the runs)" if len(talks) > 1 else ""
+    lengths = [r.run_hours for r in f.runs]
+    if min(lengths, default=f.hours) < f.hours:
+        spread += f"; the runs end with the list, after {max(lengths):.1f} h at most"
+    if not f.contacts_queued:
+        exhausted = "no contact queued (see the note)"
+    elif f.exhausted_at is not None:
+        after = (f.exhausted_at - f.start).total_seconds() / 3600
+        exhausted = f"{at(f.exhausted_at)}, after {after:.1f} h (the slowest of the runs)"
+    elif f.exhausted_runs:
+        exhausted = f"not within {f.hours:g} h (in {f.exhausted_runs} of {len(f.runs)} runs it is)"
+    else:
+        exhausted = f"not within {f.hours:g} h"
+    lines += [
+        f"talk minutes per agent hour  {f.talk_minutes_per_agent_hour:.1f}{spread}",
+        f"abandon rate                 {pct(f.abandon_rate)} over the runs",
+        f"abandon rate, rolling hour   {pct(f.abandon_rate_p95_hour)} 95th percentile over "
+        f"the runs (worst {pct(f.worst_hour_abandon_rate)})",
+        f"agent idle share             {pct(f.idle_share)}",
+        f"calls per hour               {f.calls_per_hour:.0f}",
+        f"list exhausted               {exhausted}",
+    ]
+    lines += [f"note: {note}" for note in f.notes]
+    return lines
 
 
 # Users

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from campaigns.ports import AgentEvents, AgentFloor, AgentStore, Clock, Store
+from campaigns.ports.forecast import ForecastSimulator, HistoryStore
 from campaigns.services.agent_state import AgentStates
 from campaigns.services.callbacks import Callbacks
 from campaigns.services.cases import Cases
 from campaigns.services.followups import Followups
+from campaigns.services.forecast import Forecasts
 from campaigns.services.interactions import Interactions, InteractionView
 from campaigns.services.users import Users
 from campaigns.spec import Wrapup
@@ -24,6 +26,7 @@ __all__ = [
     "Callbacks",
     "Cases",
     "Followups",
+    "Forecasts",
     "InteractionView",
     "Interactions",
     "Services",
@@ -44,6 +47,8 @@ class Services:
     campaigns: Store
     clock: Clock
     floor: AgentFloor | None = None
+    forecasts: Forecasts | None = None
+    """None: no simulation behind this API (it is the dialer's)."""
 
     @classmethod
     def build(
@@ -54,8 +59,13 @@ class Services:
         clock: Clock,
         inbound_wrapup: Wrapup | None = None,
         floor: AgentFloor | None = None,
+        history: HistoryStore | None = None,
+        simulator: ForecastSimulator | None = None,
     ) -> Services:
         cases = Cases(store, events, clock)
+        forecasts = None
+        if history is not None and simulator is not None:
+            forecasts = Forecasts(campaigns, history, simulator, clock)
         return cls(
             Users(store, clock),
             Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
@@ -66,4 +76,5 @@ class Services:
             campaigns,
             clock,
             floor,
+            forecasts,
         )

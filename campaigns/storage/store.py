@@ -24,12 +24,14 @@ from campaigns.storage.contacts import ContactRows, claim_statement
 from campaigns.storage.dnc import DncRows
 from campaigns.storage.engine import make_engine
 from campaigns.storage.followups import FollowupRows
+from campaigns.storage.history import HistoryRows
 from campaigns.storage.interactions import InteractionRows
 from campaigns.storage.users import UserRows
 
 
-class SqlStore(CampaignRows, ContactRows, AttemptRows, CallbackDelivery, DncRows):
-    """The campaign store over SQLAlchemy. It does not own ``engine``."""
+class SqlStore(CampaignRows, ContactRows, AttemptRows, CallbackDelivery, DncRows, HistoryRows):
+    """The campaign store over SQLAlchemy (and :class:`campaigns.ports.forecast.HistoryStore`).
+    It does not own ``engine``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
