@@ -30,6 +30,7 @@ from agent_api.routers import (
     wrapup,
 )
 from agent_api.schemas import Health
+from agent_api.web import pages
 from campaigns.imports.files import DEFAULT_MAX_BYTES
 from campaigns.services import Services
 
@@ -84,6 +85,7 @@ def create_app(
             event_subscribers=hub.subscribers,
         )
 
+    pages.install(app)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(Guard)

@@ -27,11 +27,27 @@ class AgentHub:
     def __init__(self, queue_size: int = 100) -> None:
         self._queue_size = queue_size
         self._streams: dict[int, set[asyncio.Queue[AgentEvent]]] = {}
+        self._floor: set[asyncio.Queue[AgentEvent]] = set()
         self.dropped = 0
 
     @property
     def subscribers(self) -> int:
-        return sum(len(s) for s in self._streams.values())
+        return sum(len(s) for s in self._streams.values()) + len(self._floor)
+
+    @asynccontextmanager
+    async def subscribe_floor(self) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
+        """The supervisors' stream: every agent's state, calls' outcomes, campaigns'
+        progress (see :meth:`to_floor`)."""
+        queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
+        self._floor.add(queue)
+        try:
+            yield queue
+        finally:
+            self._floor.discard(queue)
+
+    def to_floor(self, event: AgentEvent) -> None:
+        for queue in self._floor:
+            self._put(queue, event)
 
     @asynccontextmanager
     async def subscribe(self, agent_id: int) -> AsyncIterator[asyncio.Queue[AgentEvent]]:

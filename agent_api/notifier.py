@@ -92,6 +92,7 @@ class Notifier:
             "callback_comment": callback.comment if callback else None,
         }
         self._agent(interaction.agent_id, "call_offered", data)
+        self._hub.to_floor(AgentEvent("call_offered", _interaction(interaction)))
         self._pub.publish(
             self._topics.agent_interaction(interaction.agent_id),
             {"event": "offered", **_interaction(interaction)},
@@ -114,10 +115,12 @@ class Notifier:
             "feedback": registration.feedback.value if registration.feedback else None,
         }
         self._agent(interaction.agent_id, "wrapped_up", data)
+        self._hub.to_floor(AgentEvent("wrapped_up", data))
         self._pub.publish(self._topics.campaign_registration(interaction.campaign_id), data)
 
     def callback_booked(self, callback: Callback) -> None:
         self._agent(callback.booked_by, "callback_booked", _callback(callback))
+        self._hub.to_floor(AgentEvent("callback_booked", _callback(callback)))
         self._pub.publish(self._topics.callback(callback.id), _callback(callback))
 
     def callback_due(self, callback: Callback) -> None:
@@ -126,6 +129,7 @@ class Notifier:
             self._hub.broadcast(event)
         else:
             self._hub.send(callback.owner_id, event)
+        self._hub.to_floor(event)
         self._pub.publish(self._topics.callback(callback.id), {**_callback(callback), "due": True})
 
     def call_failed(self, agent_id: int, attempt_id: int, reason: str) -> None:
@@ -135,6 +139,7 @@ class Notifier:
     def agent_state(self, agent_id: int, state: str, reason: str | None) -> None:
         data = {"agent_id": agent_id, "state": state, "reason": reason}
         self._agent(agent_id, "state", data)
+        self._hub.to_floor(AgentEvent("agent_state", data))
         self._pub.publish(self._topics.agent_state(agent_id), data)
 
     def case_changed(self, case: Case, action: str) -> None:
@@ -151,17 +156,16 @@ class Notifier:
     def call_outcome(
         self, attempt_id: int, campaign_id: int, contact_id: int, outcome: str
     ) -> None:
-        self._pub.publish(
-            self._topics.call_outcome(attempt_id),
-            {
-                "attempt_id": attempt_id,
-                "campaign_id": campaign_id,
-                "contact_id": contact_id,
-                "outcome": outcome,
-            },
-        )
+        data = {
+            "attempt_id": attempt_id,
+            "campaign_id": campaign_id,
+            "contact_id": contact_id,
+            "outcome": outcome,
+        }
+        self._pub.publish(self._topics.call_outcome(attempt_id), data)
+        self._hub.to_floor(AgentEvent("call_outcome", data))
 
     def campaign_progress(self, campaign_id: int, progress: Mapping[str, Any]) -> None:
-        self._pub.publish(
-            self._topics.campaign_progress(campaign_id), {"campaign_id": campaign_id, **progress}
-        )
+        data = {"campaign_id": campaign_id, **progress}
+        self._pub.publish(self._topics.campaign_progress(campaign_id), data)
+        self._hub.to_floor(AgentEvent("campaign_progress", data))

@@ -100,6 +100,9 @@ class StateOut(Out):
     """The campaigns the agent takes calls from."""
     all_running: bool = False
     """Logged in to every running campaign: campaigns started later are added."""
+    since: datetime | None = None
+    """When the current state began (null: logged out)."""
+    seconds_in_state: float | None = None
 
 
 # Wrap-up catalogue
@@ -304,6 +307,12 @@ class CallbackOut(Out):
     """Due: held for its owner until then, before any free agent may take it."""
 
 
+class ScheduledCallOut(CallbackOut):
+    phone: str
+    contact_name: str | None
+    """The contact's ``name`` attribute, when the list has one."""
+
+
 class CallbackPageOut(Out):
     total: int
     """Callbacks matching the filters, all pages."""
@@ -337,11 +346,42 @@ class RegistrationOut(Out):
     callback: CallbackOut | None = None
 
 
+class PastAttemptOut(Out):
+    attempt_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    """null: still open."""
+
+
+class PastRegistrationOut(Out):
+    interaction_id: int
+    at: datetime
+    agent: str
+    """The registering agent's username."""
+    comment: str
+    feedback: Feedback | None
+    automatic: bool
+    topics: list[str]
+    end_reason: str | None
+    callback_due_at: datetime | None
+    """When a callback was booked with it."""
+    callback_comment: str | None
+
+
+class ContactHistoryOut(Out):
+    """Earlier calls to the contact, newest first (the current one left out)."""
+
+    attempts: list[PastAttemptOut]
+    registrations: list[PastRegistrationOut]
+
+
 class InteractionDetail(Out):
     interaction: InteractionOut
     contact: ContactOut | None
     categories: list[CategoryOut]
     registration: RegistrationOut | None
+    history: ContactHistoryOut | None = None
 
 
 class RebookIn(In):
@@ -527,6 +567,31 @@ class CampaignStatsOut(Out):
     wrapup_seconds: float = 0.0
     average_talk_seconds: float | None = None
     average_wrapup_seconds: float | None = None
+
+
+class CampaignChoiceOut(Out):
+    id: int
+    name: str
+    state: CampaignState
+    mode: str
+    description: str
+
+
+class AbandonBucketOut(Out):
+    start: datetime
+    answered: int
+    abandoned: int
+    rate: float | None
+    """abandoned / (answered + abandoned) in the bucket; null without calls."""
+    running_rate: float | None
+    """The same from the first bucket to the end of this one."""
+
+
+class AbandonSeriesOut(Out):
+    campaign_id: int
+    cap: float
+    bucket_minutes: int
+    buckets: list[AbandonBucketOut]
 
 
 class AgentOnFloorOut(Out):

@@ -6,8 +6,10 @@ Everything here is immutable and free of I/O; transitions live in :mod:`campaign
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -110,3 +112,36 @@ class ContactRow:
     """E.164."""
     timezone: str
     attributes: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonBucket:
+    """Calls answered by a person in one stretch of time, and how many were dropped."""
+
+    start: datetime
+    answered: int
+    abandoned: int
+
+    @property
+    def rate(self) -> float | None:
+        connected = self.answered + self.abandoned
+        return self.abandoned / connected if connected else None
+
+
+def abandon_buckets(
+    calls: Sequence[tuple[datetime, Outcome]], since: datetime, until: datetime, width: timedelta
+) -> list[AbandonBucket]:
+    """``calls`` (end time, outcome) counted in buckets of ``width`` from ``since``; only
+    answered and abandoned calls count, as in the abandon rate."""
+    count = max(1, math.ceil((until - since) / width))
+    answered = [0] * count
+    abandoned = [0] * count
+    for ended, outcome in calls:
+        index = int((ended - since) / width)
+        if not 0 <= index < count:
+            continue
+        if outcome is Outcome.ANSWERED:
+            answered[index] += 1
+        elif outcome is Outcome.ABANDONED:
+            abandoned[index] += 1
+    return [AbandonBucket(since + n * width, answered[n], abandoned[n]) for n in range(count)]

@@ -514,3 +514,37 @@ def new_callback(interaction: Interaction, request: CallbackRequest, agent_id: i
         comment=request.comment,
         interaction_id=interaction.id,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PastAttempt:
+    """One earlier call to a contact, as the dialer recorded it."""
+
+    attempt_id: int
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PastRegistration:
+    """What an agent registered after an earlier call with a contact."""
+
+    interaction_id: int
+    at: datetime
+    agent: str
+    comment: str
+    feedback: Feedback | None
+    automatic: bool
+    topics: tuple[str, ...]
+    end_reason: str | None
+    callback_due_at: datetime | None
+    callback_comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHistory:
+    """A contact's earlier attempts and registrations, newest first."""
+
+    attempts: tuple[PastAttempt, ...]
+    registrations: tuple[PastRegistration, ...]

@@ -17,6 +17,7 @@ from agent_api.schemas import (
     CallbackPageOut,
     IdPath,
     RebookIn,
+    ScheduledCallOut,
 )
 from campaigns.callbacks import CallbackQuery, CallbackState, day_in
 
@@ -25,12 +26,24 @@ router = APIRouter(tags=["callbacks"])
 _Id = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
 
 
-@router.get("/agents/me/callbacks", response_model=list[CallbackOut])
-async def my_callbacks(svc: Svc, me: Me) -> list[CallbackOut]:
+@router.get("/agents/me/callbacks", response_model=list[ScheduledCallOut])
+async def my_callbacks(svc: Svc, me: Me) -> list[ScheduledCallOut]:
     """My scheduled calls, soonest first: callbacks booked for me (``booked``), those due
     and reserved for me until ``reserved_until`` (``due``), and the due ones for all agents
-    (``owner_id`` null) that any free agent may take."""
-    return [CallbackOut.model_validate(c) for c in await svc.callbacks.scheduled(me)]
+    (``owner_id`` null) that any free agent may take; with the contact's number and name."""
+    out = []
+    for callback in await svc.callbacks.scheduled(me):
+        contact = await svc.campaigns.get_contact(callback.contact_id)
+        out.append(
+            ScheduledCallOut.model_validate(
+                {
+                    **CallbackOut.model_validate(callback).model_dump(),
+                    "phone": contact.phone,
+                    "contact_name": contact.attributes.get("name"),
+                }
+            )
+        )
+    return out
 
 
 @router.get("/callbacks", response_model=CallbackPageOut)

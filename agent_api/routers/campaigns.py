@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent_api.deps import Hub, Manager, Svc
 from agent_api.hub import AgentEvent
 from agent_api.schemas import (
+    AbandonBucketOut,
+    AbandonSeriesOut,
     CampaignOut,
     CampaignStateIn,
     CampaignStatsOut,
@@ -25,7 +27,7 @@ from agent_api.schemas import (
 from campaigns.errors import Invalid, NotFound
 from campaigns.imports.files import ImportFileError, ImportOptions
 from campaigns.imports.loading import LoadSummary, load_contacts
-from campaigns.model import Outcome
+from campaigns.model import Outcome, abandon_buckets
 from campaigns.phones import check_region
 from campaigns.services import Services
 from campaigns.spec import Campaign, CampaignSpec
@@ -98,6 +100,52 @@ async def stats(campaign_id: IdPath, svc: Svc, me: Manager) -> CampaignStatsOut:
     return CampaignStatsOut(**data)
 
 
+@router.get("/campaigns/{campaign_id}/abandon-rate", response_model=AbandonSeriesOut)
+async def abandon_rate(
+    campaign_id: IdPath,
+    svc: Svc,
+    _: Manager,
+    hours: Annotated[float, Query(gt=0, le=24 * 7)] = 8,
+    bucket_minutes: Annotated[int, Query(ge=1, le=24 * 60)] = 15,
+) -> AbandonSeriesOut:
+    """The abandon rate over the last ``hours``, per bucket and running since the first
+    bucket, beside the campaign's cap: calls answered by a person and those dropped,
+    by when they ended."""
+    campaign = await svc.campaigns.get_campaign(campaign_id)
+    width = timedelta(minutes=bucket_minutes)
+    if hours * 60 / bucket_minutes > _MAX_BUCKETS:
+        raise Invalid(f"bucket_minutes: at most {_MAX_BUCKETS} buckets", field="bucket_minutes")
+    now = svc.clock()
+    since = now - timedelta(hours=hours)
+    # Buckets on whole multiples of their width, so that a chart redrawn later lines up.
+    since = datetime.fromtimestamp(
+        since.timestamp() // width.total_seconds() * width.total_seconds(), UTC
+    )
+    calls = await svc.campaigns.connected_calls(campaign_id, since)
+    buckets = abandon_buckets(calls, since, now, width)
+    out, answered, abandoned = [], 0, 0
+    for b in buckets:
+        answered += b.answered
+        abandoned += b.abandoned
+        running = abandoned / (answered + abandoned) if answered + abandoned else None
+        out.append(
+            AbandonBucketOut(
+                start=b.start,
+                answered=b.answered,
+                abandoned=b.abandoned,
+                rate=b.rate,
+                running_rate=running,
+            )
+        )
+    return AbandonSeriesOut(
+        campaign_id=campaign_id,
+        cap=campaign.spec.dialing.abandon_rate_cap,
+        bucket_minutes=bucket_minutes,
+        buckets=out,
+    )
+
+
+_MAX_BUCKETS = 2000
 _REFUSED_SHOWN = 100
 
 

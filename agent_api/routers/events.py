@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from agent_api.deps import Me
-from agent_api.hub import AgentHub
+from agent_api.deps import Manager, Me
+from agent_api.hub import AgentEvent, AgentHub
 
 router = APIRouter(tags=["events"])
 
@@ -18,8 +19,10 @@ router = APIRouter(tags=["events"])
 KEEPALIVE_SECONDS = 15.0
 
 
-async def _stream(hub: AgentHub, agent_id: int, keepalive: float) -> AsyncIterator[bytes]:
-    async with hub.subscribe(agent_id) as queue:
+async def _stream(
+    subscription: AbstractAsyncContextManager[asyncio.Queue[AgentEvent]], keepalive: float
+) -> AsyncIterator[bytes]:
+    async with subscription as queue:
         yield b": connected\n\n"
         while True:
             try:
@@ -42,8 +45,25 @@ async def my_events(request: Request, me: Me) -> StreamingResponse:
     state, case_changed."""
     hub: AgentHub = request.app.state.hub
     keepalive: float = request.app.state.sse_keepalive
+    return _response(_stream(hub.subscribe(me.id), keepalive))
+
+
+@router.get(
+    "/floor/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def floor_events(request: Request, _: Manager) -> StreamingResponse:
+    """For supervisors (managers): agent_state (every agent's), call_offered, wrapped_up,
+    call_outcome, campaign_progress, callback_booked, callback_due."""
+    hub: AgentHub = request.app.state.hub
+    keepalive: float = request.app.state.sse_keepalive
+    return _response(_stream(hub.subscribe_floor(), keepalive))
+
+
+def _response(stream: AsyncIterator[bytes]) -> StreamingResponse:
     return StreamingResponse(
-        _stream(hub, me.id, keepalive),
+        stream,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

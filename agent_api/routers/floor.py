@@ -1,11 +1,13 @@
-"""The floor for managers: every agent with their state and how long they have been in it."""
+"""The floor for managers: every agent with their state and how long they have been in it;
+the campaigns an agent may choose."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent_api.deps import Manager, Svc
-from agent_api.schemas import AgentOnFloorOut, IdQuery
+from agent_api.deps import Manager, Me, Svc
+from agent_api.schemas import AgentOnFloorOut, CampaignChoiceOut, IdQuery
+from campaigns.model import CampaignState
 from campaigns.users import AgentState
 
 router = APIRouter(tags=["floor"])
@@ -41,3 +43,21 @@ async def floor(
     ]
     seen.sort(key=lambda a: (a.since is None, a.since or now, a.username))
     return seen
+
+
+@router.get("/agents/me/campaigns", response_model=list[CampaignChoiceOut])
+async def my_campaigns(svc: Svc, _: Me) -> list[CampaignChoiceOut]:
+    """The campaigns an agent may choose when going ready: all but finished ones (a
+    campaign not started yet sends calls once it is)."""
+    open_states = (CampaignState.DRAFT, CampaignState.RUNNING, CampaignState.PAUSED)
+    return [
+        CampaignChoiceOut(
+            id=c.id,
+            name=c.name,
+            state=c.state,
+            mode=c.spec.dialing.mode.value,
+            description=c.spec.description,
+        )
+        for c in await svc.campaigns.list_campaigns()
+        if c.state in open_states
+    ]

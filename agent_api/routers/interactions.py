@@ -8,6 +8,7 @@ from agent_api.deps import Me, Svc
 from agent_api.routers.convert import categories_out, interaction_out, registration_out
 from agent_api.schemas import (
     BigIdPath,
+    ContactHistoryOut,
     ContactOut,
     EndReasonChoiceIn,
     InteractionDetail,
@@ -47,6 +48,7 @@ async def get_interaction(interaction_id: BigIdPath, svc: Svc, me: Me) -> Intera
         contact=ContactOut.model_validate(view.contact) if view.contact else None,
         categories=categories_out(view.categories, view.topics),
         registration=registration_out(view.registration, None) if view.registration else None,
+        history=ContactHistoryOut.model_validate(view.history) if view.history else None,
     )
 
 

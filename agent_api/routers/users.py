@@ -49,12 +49,15 @@ async def my_state(svc: Svc, me: Me) -> StateOut:
 async def _state_out(svc: Services, user_id: int, state: str, reason: str | None) -> StateOut:
     ready = await svc.agents.may_become_ready(user_id)
     campaigns, all_running = svc.agents.campaigns_of(user_id)
+    since = svc.agents.since(user_id)
     return StateOut(
         state=state,
         reason=reason,
         may_become_ready=ready,
         campaigns=campaigns,
         all_running=all_running,
+        since=since,
+        seconds_in_state=round((svc.clock() - since).total_seconds(), 3) if since else None,
     )
 
 

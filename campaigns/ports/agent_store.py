@@ -19,6 +19,7 @@ from campaigns.wrapup import (
     AgentFigures,
     Category,
     ContactChange,
+    ContactHistory,
     Direction,
     EndReason,
     EndReasonChanges,
@@ -129,6 +130,10 @@ class InteractionStore(Protocol):
     async def get_interaction(self, interaction_id: int) -> Interaction: ...
 
     async def list_interactions(self, agent_id: int, limit: int = 50) -> list[Interaction]: ...
+
+    async def contact_history(self, contact_id: int, limit: int = 50) -> ContactHistory:
+        """The contact's last ``limit`` attempts and registrations, newest first."""
+        ...
 
     async def was_offered(self, agent_id: int, contact_id: int) -> bool:
         """Whether the dialer ever gave the agent a call to the contact."""

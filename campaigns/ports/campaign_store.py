@@ -65,6 +65,13 @@ class Store(Protocol):
 
     async def campaign_stats(self, campaign_id: int) -> CampaignStats: ...
 
+    async def connected_calls(
+        self, campaign_id: int, since: datetime
+    ) -> list[tuple[datetime, Outcome]]:
+        """End time and outcome of the campaign's calls answered by a person or abandoned,
+        ended at or after ``since``, oldest first."""
+        ...
+
     # Contacts
     async def add_contacts(
         self, campaign_id: int, rows: Sequence[ContactRow], now: datetime

@@ -24,6 +24,7 @@ from campaigns.users import User, require_manager
 from campaigns.wrapup import (
     AgentFigures,
     Category,
+    ContactHistory,
     Direction,
     EndReason,
     EndReasonChanges,
@@ -49,6 +50,7 @@ class InteractionView:
     categories: list[Category]
     topics: list[Topic]
     registration: Registration | None
+    history: ContactHistory | None = None
 
 
 class Interactions:
@@ -227,6 +229,17 @@ class Interactions:
             categories,
             [t for t in all_topics if t.active and t.category_id in offered],
             await self._store.get_registration(interaction.id),
+            await self._history(interaction),
+        )
+
+    async def _history(self, interaction: Interaction) -> ContactHistory | None:
+        """The contact's earlier calls: this one's attempt and registration left out."""
+        if interaction.contact_id is None:
+            return None
+        history = await self._store.contact_history(interaction.contact_id)
+        return ContactHistory(
+            tuple(a for a in history.attempts if a.attempt_id != interaction.attempt_id),
+            tuple(r for r in history.registrations if r.interaction_id != interaction.id),
         )
 
     async def register(

@@ -181,6 +181,19 @@ class CampaignRows(SqlBase):
                     by_outcome[Outcome(outcome)] = n
         return CampaignStats(by_state, by_outcome, open_count)
 
+    @long_running
+    async def connected_calls(
+        self, campaign_id: int, since: datetime
+    ) -> list[tuple[datetime, Outcome]]:
+        a = t.attempts.c
+        connected = (Outcome.ANSWERED.value, Outcome.ABANDONED.value)
+        query = (
+            sa.select(a.ended_at, a.outcome)
+            .where(a.campaign_id == campaign_id, a.ended_at >= since, a.outcome.in_(connected))
+            .order_by(a.ended_at)
+        )
+        return [(row.ended_at, Outcome(row.outcome)) for row in await self._rows(query)]
+
 
 async def _insert_campaign(conn: AsyncConnection, spec: CampaignSpec, now: datetime) -> Campaign:
     row = (

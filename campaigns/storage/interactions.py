@@ -26,10 +26,13 @@ from campaigns.storage.fast.sqlite_driver import long_running
 from campaigns.wrapup import (
     AgentFigures,
     ContactChange,
+    ContactHistory,
     Direction,
     EndReasonOutcome,
     Feedback,
     Interaction,
+    PastAttempt,
+    PastRegistration,
     Registration,
     StatsQuery,
     TopicCount,
@@ -172,6 +175,67 @@ class InteractionRows(SqlBase):
         i = t.interactions.c
         q = sa.select(t.interactions).where(i.agent_id == agent_id).order_by(i.id.desc())
         return [mappers.interaction(r) for r in await self._rows(q.limit(limit))]
+
+    async def contact_history(self, contact_id: int, limit: int = 50) -> ContactHistory:
+        """The contact's last ``limit`` attempts and registrations, newest first."""
+        a, i, r, g = t.attempts.c, t.interactions.c, t.registrations.c, t.agents.c
+        cb, er = t.callbacks.c, t.end_reasons.c
+        attempts = sa.select(a.id, a.started_at, a.ended_at, a.outcome).where(
+            a.contact_id == contact_id
+        )
+        registrations = (
+            sa.select(
+                r.id,
+                r.interaction_id,
+                r.created_at,
+                g.username,
+                r.comment,
+                r.feedback,
+                r.automatic,
+                er.name.label("end_reason"),
+                cb.due_at,
+                cb.comment.label("callback_comment"),
+            )
+            .join(t.interactions, i.id == r.interaction_id)
+            .join(t.agents, g.id == r.agent_id)
+            .outerjoin(t.end_reasons, er.id == i.end_reason_id)
+            .outerjoin(t.callbacks, cb.interaction_id == r.interaction_id)
+            .where(i.contact_id == contact_id)
+        )
+        attempt_rows = await self._rows(attempts.order_by(a.id.desc()).limit(limit))
+        rows = await self._rows(registrations.order_by(r.id.desc()).limit(limit))
+        topics: dict[int, list[str]] = {}
+        if rows:
+            tp, rt = t.wrapup_topics.c, t.registration_topics.c
+            named = (
+                sa.select(rt.registration_id, tp.name)
+                .join(t.wrapup_topics, tp.id == rt.topic_id)
+                .where(rt.registration_id.in_([row.id for row in rows]))
+                .order_by(tp.name)
+            )
+            for row in await self._rows(named):
+                topics.setdefault(row.registration_id, []).append(row.name)
+        return ContactHistory(
+            tuple(
+                PastAttempt(row.id, row.started_at, row.ended_at, row.outcome)
+                for row in attempt_rows
+            ),
+            tuple(
+                PastRegistration(
+                    interaction_id=row.interaction_id,
+                    at=row.created_at,
+                    agent=row.username,
+                    comment=row.comment,
+                    feedback=Feedback(row.feedback) if row.feedback else None,
+                    automatic=row.automatic,
+                    topics=tuple(topics.get(row.id, ())),
+                    end_reason=row.end_reason,
+                    callback_due_at=row.due_at,
+                    callback_comment=row.callback_comment,
+                )
+                for row in rows
+            ),
+        )
 
     async def was_offered(self, agent_id: int, contact_id: int) -> bool:
         """Whether the dialer ever gave the agent a call to the contact."""

@@ -1,0 +1,1 @@
+"""The browser pages: the agent desk and the supervisor board, on the HTTP API."""
