@@ -23,12 +23,24 @@ class AgentEvent:
     data: Mapping[str, Any]
 
 
+CLOSED = AgentEvent("", {})
+"""The last item of every stream once the hub is closed (the service is stopping)."""
+
+
 class AgentHub:
     def __init__(self, queue_size: int = 100) -> None:
         self._queue_size = queue_size
         self._streams: dict[int, set[asyncio.Queue[AgentEvent]]] = {}
         self._floor: set[asyncio.Queue[AgentEvent]] = set()
+        self._closed = False
         self.dropped = 0
+
+    def close(self) -> None:
+        """End every stream, and those opened from now on (the service is stopping)."""
+        self._closed = True
+        for streams in (*self._streams.values(), self._floor):
+            for queue in streams:
+                self._put(queue, CLOSED)
 
     @property
     def subscribers(self) -> int:
@@ -39,6 +51,8 @@ class AgentHub:
         """The supervisors' stream: every agent's state, calls' outcomes, campaigns'
         progress (see :meth:`to_floor`)."""
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
+        if self._closed:
+            queue.put_nowait(CLOSED)
         self._floor.add(queue)
         try:
             yield queue
@@ -52,6 +66,8 @@ class AgentHub:
     @asynccontextmanager
     async def subscribe(self, agent_id: int) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
+        if self._closed:
+            queue.put_nowait(CLOSED)
         self._streams.setdefault(agent_id, set()).add(queue)
         try:
             yield queue

@@ -653,7 +653,7 @@ async def simulator_command(
 @command
 async def demo_command(
     ctx: typer.Context,
-    seconds: float = typer.Option(60, help="How long to run."),
+    seconds: float = typer.Option(300, help="How long to run (Ctrl-C ends it sooner)."),
     contacts: int = typer.Option(300, help="Generated contacts in the demo campaign."),
     agents: int = typer.Option(6, help="Simulated agents."),
     seed: int = typer.Option(1, help="Random seed (outcomes, agents' choices)."),

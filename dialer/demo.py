@@ -63,7 +63,8 @@ CAMPAIGN = {
         },
     },
     "hours": {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]},
-    "wrapup": {"forced_registration": True, "seconds": 8, "default_end_reason": "Other"},
+    # 30 real seconds: time for a person at the agent desk (the simulated agents take 1-2).
+    "wrapup": {"forced_registration": True, "seconds": 30, "default_end_reason": "Other"},
     "callback_reservation_minutes": 1,
 }
 # The campaign's own end reasons; "Other" is its default for automatic wrap-up.
@@ -92,8 +93,21 @@ class Tally:
         del self.log[:-8]
 
 
-async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> list[str]:
-    """A fresh demo database: campaign, contacts, wrap-up topics, users. Returns tokens."""
+@dataclass(frozen=True)
+class Tokens:
+    """The demo's users: a manager for the board, a seat for a person at the agent desk,
+    and the simulated agents."""
+
+    manager: str
+    desk: str
+    simulated: list[str]
+
+
+DESK_USER = "you"
+
+
+async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> Tokens:
+    """A fresh demo database: campaign, contacts, wrap-up topics, users."""
     chance = random.Random(seed)
     now = datetime.now(UTC)
     async with open_store(settings) as store:
@@ -114,7 +128,9 @@ async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> 
         await store.add_contacts(campaign.id, rows, now)
         agent_store = SqlAgentStore(store.engine)
         users = Users(agent_store, lambda: datetime.now(UTC))
-        manager, _ = await users.create_user("manager", Role.MANAGER, "Demo manager", None)
+        _, manager = await users.create_user("manager", Role.MANAGER, "Demo manager", None)
+        # The simulator answers every phone whose name starts with PJSIP/agent.
+        _, desk = await users.create_user(DESK_USER, Role.AGENT, "You", "PJSIP/agent-you")
         await agent_store.add_end_reasons(
             [replace(reason, campaign_id=campaign.id) for reason in END_REASONS]
         )
@@ -129,8 +145,7 @@ async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> 
             )
             tokens.append(token)
         await store.set_campaign_state(campaign.id, CampaignState.RUNNING, now)
-        del manager
-    return tokens
+    return Tokens(manager, desk, tokens)
 
 
 async def sse(client: httpx.AsyncClient, token: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -248,14 +263,24 @@ async def run_demo(
         chance = random.Random(seed)
         workers = [
             asyncio.create_task(agent(running.url, token, tally, random.Random(chance.random())))
-            for token in tokens
+            for token in tokens.simulated
         ]
         console.print(f"agent API on {running.url} (OpenAPI: {running.url}/docs)")
+        console.print(
+            f"supervisor board  {running.url}/board\n"
+            f"  manager token   {tokens.manager}\n"
+            f"agent desk        {running.url}/desk\n"
+            f"  token of {DESK_USER!r}  {tokens.desk}\n"
+            "  (sign in with a token, tick 'demo' and press Ready: the next call is yours;\n"
+            "  Ctrl-C ends the demo)",
+            highlight=False,
+            soft_wrap=True,
+        )
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         campaign = await running.store.get_campaign("demo")
         with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while (left := end - loop.time()) > 0:
+            while (left := end - loop.time()) > 0 and not running.server.should_exit:
                 stats = await running.store.campaign_stats(campaign.id)
                 live.update(view(stats, running, tally, left))
                 await asyncio.sleep(min(1.0, left))

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from agent_api.hub import AgentHub
 from agent_api.server import server_config
 from ami_bridge.simulator import PbxSimulator
 from campaigns.services import Services
@@ -42,9 +44,19 @@ class ApiServer(uvicorn.Server):
     before the engine has settled the calls in progress; the service handles them instead.
     """
 
+    def __init__(self, config: uvicorn.Config, hub: AgentHub) -> None:
+        super().__init__(config)
+        self._hub = hub
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for every connection to finish; an event stream never does, so a
+        # supervisor's open board would hold the service up forever. End them first.
+        self._hub.close()
+        await super().shutdown(sockets)
 
 
 def _handle_signals(server: uvicorn.Server) -> Callable[[], None]:
@@ -111,7 +123,7 @@ async def serve(
         )
         engine, services = parts.engine, parts.services
         config = server_config(parts.agent_side.api, settings.api.host, settings.api.port)
-        server = ApiServer(config)
+        server = ApiServer(config, parts.agent_side.hub)
         stack.callback(_handle_signals(server))
         async with asyncio.TaskGroup() as tasks:
             engine_task = tasks.create_task(engine.run(), name="engine")

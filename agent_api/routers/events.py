@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from agent_api.deps import Manager, Me
-from agent_api.hub import AgentEvent, AgentHub
+from agent_api.hub import CLOSED, AgentEvent, AgentHub
 
 router = APIRouter(tags=["events"])
 
@@ -31,6 +31,8 @@ async def _stream(
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
+            if event is CLOSED:
+                return
             data = json.dumps(dict(event.data), default=str)
             yield f"event: {event.name}\ndata: {data}\n\n".encode()
 

@@ -191,3 +191,44 @@ def test_wrong_ami_secret_is_a_clear_start_up_error(tmp_path: Path) -> None:
                     await serve(settings)
 
     asyncio.run(main())
+
+
+def test_open_event_streams_do_not_hold_the_service_up_when_it_stops(tmp_path: Path) -> None:
+    """A supervisor's board and an agent's desk keep their streams open; stopping the
+    service ends them instead of waiting for them forever."""
+    settings = load_settings(
+        data_dir=tmp_path, api={"port": 0}, ami={"simulate": True}, instance_id="test"
+    )
+    ended: list[str] = []
+
+    async def read(client: httpx.AsyncClient, path: str, opened: asyncio.Event) -> None:
+        async with client.stream("GET", path) as reply:
+            assert reply.status_code == 200
+            async for line in reply.aiter_lines():
+                opened.set()
+                del line
+        ended.append(path)
+
+    async def main() -> None:
+        async def drive(running: Running) -> None:
+            _, token = await running.services.users.create_user("boss", Role.MANAGER, "", None)
+            client = httpx.AsyncClient(
+                base_url=running.url, headers={"Authorization": f"Bearer {token}"}, timeout=None
+            )
+            opened = [asyncio.Event(), asyncio.Event()]
+            readers = [
+                asyncio.create_task(read(client, path, event))
+                for path, event in zip(("/floor/events", "/agents/me/events"), opened, strict=True)
+            ]
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(event.wait() for event in opened))
+            running.server.should_exit = True
+            async with asyncio.timeout(10):
+                await asyncio.gather(*readers)
+            await client.aclose()
+
+        async with asyncio.timeout(30):
+            await serve(settings, on_started=drive)
+
+    asyncio.run(main())
+    assert sorted(ended) == ["/agents/me/events", "/floor/events"]

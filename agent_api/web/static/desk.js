@@ -89,8 +89,11 @@
     const state = await get("/agents/me/state");
     page.state = state;
     page.stateSince = state.seconds_in_state === null ? Date.now() : Date.now() - state.seconds_in_state * 1000;
-    const chosen = new Set(state.all_running ? [] : state.campaigns.map(String));
-    for (const box of $$('input[name="campaign"]')) box.checked = chosen.has(box.value);
+    if (state.state !== "logged_out") {
+      // Logged in: the boxes show the campaigns taken; logged out they are the agent's choice.
+      const chosen = new Set(state.all_running ? [] : state.campaigns.map(String));
+      for (const box of $$('input[name="campaign"]')) box.checked = chosen.has(box.value);
+    }
     renderState();
   }
 
