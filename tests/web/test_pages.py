@@ -264,3 +264,56 @@ def httpx_get(service: Service, token: str, path: str) -> Any:
     reply = httpx.get(service.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert reply.status_code == 200, reply.text
     return reply.json()
+
+
+def test_an_inbound_call_and_a_preview_call_from_the_desk(
+    service: Service, floor: dict[str, Any], browser: Any
+) -> None:
+    api = service.api
+    reply = api.post(
+        "/campaigns",
+        json={
+            "name": "look",
+            "hours": ALWAYS,
+            "dialing": {"mode": "preview", "channel": "PJSIP/{number}@sim"},
+        },
+    )
+    look = reply.json()["id"]
+    api.post(
+        f"/campaigns/{look}/contacts",
+        content=b"phone,name\n+4791111111,Nora Nilsen\n",
+        headers={"content-type": "text/csv"},
+    )
+    assert api.post(f"/campaigns/{look}/state", json={"state": "running"}).status_code == 200
+    _, cleo = service.user("cleo", name="Cleo", extension="PJSIP/agent-cleo")
+    desk = browser.new_context(base_url=service.url).new_page()
+    sign_in(desk, "/desk", cleo)
+
+    # An inbound caller: a number that is no number is refused by its field.
+    desk.get_by_text("Record an inbound call").click()
+    desk.get_by_label("Caller's number").fill("+47 123 abc")
+    desk.get_by_role("button", name="Start").click()
+    expect(desk.locator('#inbound [data-error="phone"]')).not_to_be_empty(timeout=WAIT)
+    desk.get_by_label("Caller's number").fill("+4722334455")
+    desk.get_by_role("button", name="Start").click()
+    expect(desk.locator("#call-phone")).to_have_text("+4722334455", timeout=WAIT)
+    expect(desk.locator("#call-campaign")).to_have_text("inbound")
+    desk.get_by_role("button", name="Hang up").click()
+    expect(desk.locator("#wrapup")).to_be_visible(timeout=WAIT)
+    expect(desk.locator("#feedback-box")).to_be_hidden()
+    desk.get_by_label("End reason").select_option(label="Call me later")
+    desk.get_by_role("button", name="Register").click()
+    expect(desk.locator("#wrapup")).to_be_hidden(timeout=WAIT)
+
+    # Preview: read the next contact, then call it; the call comes to the desk.
+    desk.get_by_label("look").check()
+    desk.get_by_role("button", name="Ready").click()
+    expect(desk.locator("#state")).to_have_text("ready", timeout=WAIT)
+    desk.get_by_role("button", name="Next contact").click()
+    expect(desk.locator("#preview-card")).to_contain_text("Nora Nilsen", timeout=WAIT)
+    desk.get_by_role("button", name="Call", exact=True).click()
+    expect(desk.locator("#call-phone")).to_have_text("+4791111111", timeout=WAIT)
+    expect(desk.locator("#contact")).to_contain_text("Nora Nilsen")
+    desk.get_by_role("button", name="Hang up").click()
+    expect(desk.locator("#wrapup")).to_be_visible(timeout=WAIT)
+    desk.context.close()

@@ -44,6 +44,10 @@
     $("#case-type").addEventListener("change", caseFields);
     $("#new-case").addEventListener("submit", createCase);
     $("#find-case").addEventListener("submit", findCase);
+    $("#preview-next").addEventListener("click", previewNext);
+    $("#preview-dial").addEventListener("click", () => previewAct("dial"));
+    $("#preview-skip").addEventListener("click", () => previewAct("skip"));
+    $("#inbound").addEventListener("submit", recordInbound);
   }
 
   const handlers = {
@@ -83,6 +87,48 @@
       el("input", { type: "checkbox", value: c.id, name: "campaign", checked: ticked.has(String(c.id)) }),
       `${c.name}`, el("span", { class: "muted", text: ` ${c.mode}${c.state === "running" ? "" : c.state === "draft" ? ", not started" : ", paused"}` }))));
     if (!campaigns.length) list.append(el("p", { class: "muted", text: "No campaign is running." }));
+    const previews = campaigns.filter((c) => c.mode === "preview" && c.state === "running");
+    $("#preview-box").hidden = !previews.length;
+    const keep = $("#preview-campaign").value;
+    $("#preview-campaign").replaceChildren(...previews.map((c) => el("option", { value: c.id, text: c.name })));
+    if (keep) $("#preview-campaign").value = keep;
+  }
+
+  // Preview: read the next contact, then call or skip it.
+
+  async function previewNext() {
+    try {
+      const reply = await api("POST", `/agents/me/preview?campaign_id=${$("#preview-campaign").value}`, undefined, { raw: true });
+      if (reply.status === 204) { notify("No contact is due in this campaign."); return; }
+      const contact = await reply.json();
+      page.previewing = contact.id;
+      const rows = [["Number", contact.phone], ["Time zone", contact.timezone], ...Object.entries(contact.attributes)];
+      $("#preview-card").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: words(k) }), el("dd", { text: v })]));
+      $("#preview-contact").hidden = false;
+      $("#preview-dial").focus();
+    } catch (err) { notify(err.message, true); }
+  }
+
+  async function previewAct(action) {
+    if (!page.previewing) return;
+    try {
+      await api("POST", `/agents/me/preview/${page.previewing}/${action}`);
+      if (action === "dial") notify("Calling: your phone rings first.");
+      page.previewing = null;
+      $("#preview-contact").hidden = true;
+    } catch (err) { notify(err.message, true); }
+  }
+
+  async function recordInbound(event) {
+    event.preventDefault();
+    const form = $("#inbound");
+    clearErrors(form);
+    try {
+      const created = await api("POST", "/agents/me/interactions", { phone: $("#inbound-phone").value.trim(), direction: "inbound" });
+      form.reset();
+      $("#inbound-box").open = false;
+      await loadCall(created.id);
+    } catch (err) { showError(form, err); }
   }
 
   async function loadState() {
