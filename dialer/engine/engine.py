@@ -191,7 +191,7 @@ class Engine:
             if seat is not None:
                 for campaign_id in seat.campaigns:
                     self._supervisor.wake_campaign(campaign_id)
-        self._callbacks.wake()
+        self._callbacks.agents_changed()
         if after is not None and after.status is AgentStatus.FREE:
             self._flow.agent_freed()
 

@@ -258,3 +258,33 @@ def test_routing_decision_table() -> None:
     assert route(callback, roster, DUE) == Decision(Route.OWNER)
     for_all = dataclasses.replace(callback, owner_id=None)
     assert route(for_all, roster, DUE) == Decision(Route.ANY_AGENT)
+
+
+def test_agents_changing_state_do_not_read_the_store_for_callbacks(tmp_path: Path) -> None:
+    """With no callback pending, 400 agent state changes read no due callbacks from the
+    store (they cost two queries each on a floor of a thousand agents)."""
+    reads: list[object] = []
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=1, max_idle=600)
+        take = floor.raw.take_due_callbacks
+
+        async def counting(now: object) -> object:
+            reads.append(now)
+            return await take(now)  # type: ignore[arg-type]
+
+        floor.raw.take_due_callbacks = counting  # type: ignore[method-assign]
+        await floor.start()
+        await floor.sleep(1)
+        before = len(reads)
+        floor.login(*range(10, 30), ready=False)
+        for _ in range(10):
+            for agent_id in range(10, 30):
+                floor.roster.ready(agent_id, floor.now())
+                floor.roster.pause(agent_id, "break", floor.now())
+            await floor.sleep(1)
+        assert len(reads) - before <= 1
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
