@@ -5,7 +5,7 @@ Topic names are built here and nowhere else (see ``Topics``); payloads are JSON 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -79,6 +79,8 @@ class Notifier:
         self._hub = hub
         self._pub = publisher
         self._topics = topics
+        self.callbacks_changed: Callable[[], None] = lambda: None
+        """Told of every booking, rebooking and reassignment (the dialer's delivery)."""
 
     def _agent(self, agent_id: int, name: str, data: Mapping[str, Any]) -> None:
         self._hub.send(agent_id, AgentEvent(name, data))
@@ -119,6 +121,7 @@ class Notifier:
         self._pub.publish(self._topics.campaign_registration(interaction.campaign_id), data)
 
     def callback_booked(self, callback: Callback) -> None:
+        self.callbacks_changed()
         self._agent(callback.booked_by, "callback_booked", _callback(callback))
         self._hub.to_floor(AgentEvent("callback_booked", _callback(callback)))
         self._pub.publish(self._topics.callback(callback.id), _callback(callback))

@@ -229,4 +229,5 @@ async def build(
             settings, store=store, bridge=bridge, roster=roster, clock=clock, events=events
         )
         engine_ref.append(engine)
+        side.notifier.callbacks_changed = engine.callbacks_changed
         yield Parts(settings, clock, store, bridge, simulator, roster, side, events, engine)

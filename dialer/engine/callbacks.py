@@ -64,7 +64,7 @@ class CallbackDelivery:
         self._demand: dict[int, int] = {}
 
     def wake(self) -> None:
-        """Campaigns changed: read the due callbacks from the store again now."""
+        """Campaigns or callbacks changed: read the due callbacks from the store again now."""
         self._look = True
         self._wake.set()
 

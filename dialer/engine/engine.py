@@ -163,6 +163,11 @@ class Engine:
         """Something changed (a campaign, its contacts): look again now."""
         self._supervisor.wake(campaign_id)
 
+    def callbacks_changed(self) -> None:
+        """A callback was booked, rebooked or reassigned: read the due ones again now
+        (agents' state changes alone no longer do)."""
+        self._callbacks.wake()
+
     def running_campaigns(self) -> list[int]:
         return self._supervisor.running()
 

@@ -288,3 +288,32 @@ def test_agents_changing_state_do_not_read_the_store_for_callbacks(tmp_path: Pat
         await floor.close()
 
     run_virtual(main)
+
+
+def test_a_callback_booked_while_the_engine_runs_is_delivered_when_due(tmp_path: Path) -> None:
+    """The delivery reads the store at the deadlines it knows; a booking made later tells
+    it (``Engine.callbacks_changed``, called by the agent side), so the new callback is
+    not left until the next ``max_idle`` look."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=1, model=ANSWERS, max_idle=600)
+        with counted(loop):
+            async with floor.raw.engine.begin() as conn:
+                await conn.execute(
+                    sa.insert(t.agents).values(
+                        id=OWNER, username="a1", role="agent", created_at=START
+                    )
+                )
+        await floor.start()
+        await floor.sleep(1)
+        due = floor.now() + timedelta(seconds=30)
+        with counted(loop):
+            await book_callback(floor.raw.engine, 1, floor.campaign_id, due, OWNER)
+        floor.engine.callbacks_changed()
+        floor.login(OWNER)
+        await floor.sleep(60)
+        assert delivered_to(floor) == [OWNER]
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
