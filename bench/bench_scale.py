@@ -19,7 +19,7 @@ agents are users created as ``ringback user add`` does, and each goes ready thro
 ``PUT /agents/me/state`` over HTTP. What is simulated: the PBX (the simulator, with
 time scaled by ``--time-scale``: rings, AMD and talk shortened, so that one minute
 of wall time carries the calls of ``1 / time-scale`` minutes), and the agents' behaviour
-after going ready: no agent registers anything; the campaign's wrap-up is 0 seconds,
+after going ready: no agent registers anything; the campaign's wrap-up is 1 second,
 so the service's auto wrap-up makes them ready as soon as a call ends.
 
 Figures, over the measured window after a warm-up, all from the service process:
@@ -225,7 +225,8 @@ async def prepare(settings: Settings, agents: int, contacts: int) -> list[str]:
             },
             "hours": {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]},
             "retry": {"max_attempts": 1},
-            "wrapup": {"seconds": 0},
+            # 1 s: the shortest countdown (0 means none, and agents would stay in wrap-up).
+            "wrapup": {"seconds": 1},
         }
     )
     async with open_store(settings) as store:
