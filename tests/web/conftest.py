@@ -137,15 +137,24 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         ) as api:
             yield Service(url, data_dir, token, api)
     finally:
-        process.terminate()
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        log.close()
+            stop(process, within=30)
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
+            log.close()
+
+
+def stop(process: subprocess.Popen[Any], *, within: float) -> None:
+    """SIGTERM, as an administrator stops the service; not stopping in time is a failure
+    (after a kill, so that nothing is left running)."""
+    process.terminate()
+    try:
+        process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"{process.args} did not stop within {within} s of SIGTERM") from None
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.web.conftest import stop
+
 WAIT = 30_000
 
 
@@ -49,13 +51,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         assert len(printed) == 4, output.read_text()
         yield Demo(printed["board"], printed["desk"], printed["manager"], printed["you"])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        stop(process, within=60)
 
 
 def _printed(text: str) -> dict[str, str]:
