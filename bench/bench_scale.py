@@ -406,6 +406,7 @@ def main() -> None:
 
             with cProfile.Profile() as profile:
                 figures = asyncio.run(child(options))
+            Path(options["profile"]).parent.mkdir(parents=True, exist_ok=True)
             profile.dump_stats(options["profile"])
         else:
             figures = asyncio.run(child(options))
