@@ -317,3 +317,50 @@ def test_an_inbound_call_and_a_preview_call_from_the_desk(
     desk.get_by_role("button", name="Hang up").click()
     expect(desk.locator("#wrapup")).to_be_visible(timeout=WAIT)
     desk.context.close()
+
+
+LABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter((e) => e.type !== 'hidden' && !e.closest('[hidden]'))
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                   && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+    .map((e) => e.outerHTML.slice(0, 80))"""
+
+
+def test_the_desk_by_keyboard_on_a_tablet(
+    service: Service, floor: dict[str, Any], browser: Any
+) -> None:
+    """Signed in and made ready with the keyboard alone, on a tablet's screen: every
+    control has a name, and nothing is wider than the screen."""
+    _, dora = service.user("dora", name="Dora", extension="PJSIP/agent-dora")
+    # No call for Dora: a call still up would hold the service's stop for its drain time.
+    for campaign in service.api.get("/campaigns").json():
+        if campaign["state"] == "running":
+            service.api.post(f"/campaigns/{campaign['id']}/state", json={"state": "paused"})
+    context = browser.new_context(
+        base_url=service.url, viewport={"width": 768, "height": 1024}, has_touch=True
+    )
+    desk = context.new_page()
+    desk.goto("/desk")
+    expect(desk.get_by_label("Your API token")).to_be_focused(timeout=WAIT)
+    desk.keyboard.type(dora)
+    desk.keyboard.press("Enter")
+    expect(desk.locator("#state")).to_have_text("logged out", timeout=WAIT)
+    for _ in range(40):  # Tab through the page to the Ready button
+        desk.keyboard.press("Tab")
+        if desk.evaluate("document.activeElement.id") == "ready":
+            break
+    else:
+        raise AssertionError("Ready cannot be reached with Tab")
+    desk.keyboard.press("Enter")
+    expect(desk.locator("#state")).to_have_text("ready", timeout=WAIT)
+    assert desk.evaluate(LABELLED) == []
+    assert desk.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    desk.keyboard.press("Tab")  # focus moves on to the pause reason, in reading order
+    assert desk.evaluate("document.activeElement.id") == "pause-reason"
+    screenshot(desk, "desk-tablet")
+    board = context.new_page()
+    sign_in(board, "/board", service.manager_token)
+    expect(board.locator("#agents tr")).not_to_have_count(0, timeout=WAIT)
+    assert board.evaluate(LABELLED) == []
+    assert board.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    context.close()
