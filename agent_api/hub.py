@@ -50,14 +50,8 @@ class AgentHub:
     async def subscribe_floor(self) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
         """The supervisors' stream: every agent's state, calls' outcomes, campaigns'
         progress (see :meth:`to_floor`)."""
-        queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
-        if self._closed:
-            queue.put_nowait(CLOSED)
-        self._floor.add(queue)
-        try:
+        async with self._joined(self._floor) as queue:
             yield queue
-        finally:
-            self._floor.discard(queue)
 
     def to_floor(self, event: AgentEvent) -> None:
         for queue in self._floor:
@@ -65,18 +59,28 @@ class AgentHub:
 
     @asynccontextmanager
     async def subscribe(self, agent_id: int) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
+        streams = self._streams.setdefault(agent_id, set())
+        try:
+            async with self._joined(streams) as queue:
+                yield queue
+        finally:
+            if not streams:
+                self._streams.pop(agent_id, None)
+
+    @asynccontextmanager
+    async def _joined(
+        self, streams: set[asyncio.Queue[AgentEvent]]
+    ) -> AsyncIterator[asyncio.Queue[AgentEvent]]:
+        """A new stream's queue in ``streams`` while it is open (ended at once if the hub
+        is closed)."""
         queue: asyncio.Queue[AgentEvent] = asyncio.Queue(self._queue_size)
         if self._closed:
             queue.put_nowait(CLOSED)
-        self._streams.setdefault(agent_id, set()).add(queue)
+        streams.add(queue)
         try:
             yield queue
         finally:
-            streams = self._streams.get(agent_id)
-            if streams is not None:
-                streams.discard(queue)
-                if not streams:
-                    del self._streams[agent_id]
+            streams.discard(queue)
 
     def send(self, agent_id: int, event: AgentEvent) -> None:
         for queue in self._streams.get(agent_id, ()):

@@ -347,7 +347,7 @@ class RegistrationOut(Out):
 
 
 class PastAttemptOut(Out):
-    attempt_id: int
+    attempt_id: int = Field(validation_alias="id")
     started_at: datetime
     ended_at: datetime | None
     outcome: str | None

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 
@@ -114,18 +115,38 @@ class ContactRow:
     attributes: dict[str, str]
 
 
+def abandon_rate(answered: int, abandoned: int) -> float | None:
+    """Calls dropped among those a person answered (the regulators' abandon rate); None
+    without any."""
+    connected = answered + abandoned
+    return abandoned / connected if connected else None
+
+
 @dataclass(frozen=True, slots=True)
 class AbandonBucket:
-    """Calls answered by a person in one stretch of time, and how many were dropped."""
+    """Calls answered by a person in one stretch of time and how many were dropped, and
+    the same counted from the first bucket of the series."""
 
     start: datetime
     answered: int
     abandoned: int
+    answered_so_far: int
+    abandoned_so_far: int
 
     @property
     def rate(self) -> float | None:
-        connected = self.answered + self.abandoned
-        return self.abandoned / connected if connected else None
+        return abandon_rate(self.answered, self.abandoned)
+
+    @property
+    def running_rate(self) -> float | None:
+        return abandon_rate(self.answered_so_far, self.abandoned_so_far)
+
+
+def bucket_start(moment: datetime, width: timedelta) -> datetime:
+    """The start of ``moment``'s bucket: buckets on whole multiples of ``width`` since the
+    epoch, so that a series read again later lines up with the first."""
+    seconds = width.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // seconds * seconds, moment.tzinfo)
 
 
 def abandon_buckets(
@@ -144,4 +165,9 @@ def abandon_buckets(
             answered[index] += 1
         elif outcome is Outcome.ABANDONED:
             abandoned[index] += 1
-    return [AbandonBucket(since + n * width, answered[n], abandoned[n]) for n in range(count)]
+    return [
+        AbandonBucket(since + n * width, *counts)
+        for n, counts in enumerate(
+            zip(answered, abandoned, accumulate(answered), accumulate(abandoned), strict=True)
+        )
+    ]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from campaigns.callbacks import CallbackFor, CallbackRequest, NewCallback
 from campaigns.errors import Code, Conflict, Invalid
 from campaigns.hours import next_open
-from campaigns.model import Contact, ContactState, Outcome
+from campaigns.model import Attempt, Contact, ContactState, Outcome
 from campaigns.spec import (
     CallingHours,
     RetryRules,
@@ -517,16 +517,6 @@ def new_callback(interaction: Interaction, request: CallbackRequest, agent_id: i
 
 
 @dataclass(frozen=True, slots=True)
-class PastAttempt:
-    """One earlier call to a contact, as the dialer recorded it."""
-
-    attempt_id: int
-    started_at: datetime
-    ended_at: datetime | None
-    outcome: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class PastRegistration:
     """What an agent registered after an earlier call with a contact."""
 
@@ -546,5 +536,5 @@ class PastRegistration:
 class ContactHistory:
     """A contact's earlier attempts and registrations, newest first."""
 
-    attempts: tuple[PastAttempt, ...]
+    attempts: tuple[Attempt, ...]
     registrations: tuple[PastRegistration, ...]

@@ -31,19 +31,16 @@ async def my_callbacks(svc: Svc, me: Me) -> list[ScheduledCallOut]:
     """My scheduled calls, soonest first: callbacks booked for me (``booked``), those due
     and reserved for me until ``reserved_until`` (``due``), and the due ones for all agents
     (``owner_id`` null) that any free agent may take; with the contact's number and name."""
-    out = []
-    for callback in await svc.callbacks.scheduled(me):
-        contact = await svc.campaigns.get_contact(callback.contact_id)
-        out.append(
-            ScheduledCallOut.model_validate(
-                {
-                    **CallbackOut.model_validate(callback).model_dump(),
-                    "phone": contact.phone,
-                    "contact_name": contact.attributes.get("name"),
-                }
-            )
+    callbacks = await svc.callbacks.scheduled(me)
+    contacts = await svc.campaigns.get_contacts({c.contact_id for c in callbacks})
+    return [
+        ScheduledCallOut(
+            **CallbackOut.model_validate(c).model_dump(),
+            phone=contacts[c.contact_id].phone,
+            contact_name=contacts[c.contact_id].attributes.get("name"),
         )
-    return out
+        for c in callbacks
+    ]
 
 
 @router.get("/callbacks", response_model=CallbackPageOut)

@@ -27,7 +27,7 @@ from agent_api.schemas import (
 from campaigns.errors import Invalid, NotFound
 from campaigns.imports.files import ImportFileError, ImportOptions
 from campaigns.imports.loading import LoadSummary, load_contacts
-from campaigns.model import Outcome, abandon_buckets
+from campaigns.model import Outcome, abandon_buckets, abandon_rate, bucket_start
 from campaigns.phones import check_region
 from campaigns.services import Services
 from campaigns.spec import Campaign, CampaignSpec
@@ -81,7 +81,6 @@ async def stats(campaign_id: IdPath, svc: Svc, me: Manager) -> CampaignStatsOut:
     s = await svc.campaigns.campaign_stats(campaign_id)
     answered = s.attempts_by_outcome.get(Outcome.ANSWERED, 0)
     abandoned = s.attempts_by_outcome.get(Outcome.ABANDONED, 0)
-    connected = answered + abandoned
     figures = await svc.interactions.agent_figures(me, StatsQuery(campaign_id=campaign_id))
     calls = sum(f.calls for f in figures)
     talk = sum(f.talk_seconds for f in figures)
@@ -90,7 +89,7 @@ async def stats(campaign_id: IdPath, svc: Svc, me: Manager) -> CampaignStatsOut:
         "contacts_by_state": {k.value: v for k, v in s.contacts_by_state.items()},
         "attempts_by_outcome": {k.value: v for k, v in s.attempts_by_outcome.items()},
         "attempts_open": s.attempts_open,
-        "abandon_rate": abandoned / connected if connected else None,
+        "abandon_rate": abandon_rate(answered, abandoned),
         "calls_handled": calls,
         "talk_seconds": round(talk, 3),
         "wrapup_seconds": round(wrapup, 3),
@@ -101,7 +100,7 @@ async def stats(campaign_id: IdPath, svc: Svc, me: Manager) -> CampaignStatsOut:
 
 
 @router.get("/campaigns/{campaign_id}/abandon-rate", response_model=AbandonSeriesOut)
-async def abandon_rate(
+async def abandon_series(
     campaign_id: IdPath,
     svc: Svc,
     _: Manager,
@@ -116,32 +115,15 @@ async def abandon_rate(
     if hours * 60 / bucket_minutes > _MAX_BUCKETS:
         raise Invalid(f"bucket_minutes: at most {_MAX_BUCKETS} buckets", field="bucket_minutes")
     now = svc.clock()
-    since = now - timedelta(hours=hours)
-    # Buckets on whole multiples of their width, so that a chart redrawn later lines up.
-    since = datetime.fromtimestamp(
-        since.timestamp() // width.total_seconds() * width.total_seconds(), UTC
-    )
+    since = bucket_start(now - timedelta(hours=hours), width)
     calls = await svc.campaigns.connected_calls(campaign_id, since)
-    buckets = abandon_buckets(calls, since, now, width)
-    out, answered, abandoned = [], 0, 0
-    for b in buckets:
-        answered += b.answered
-        abandoned += b.abandoned
-        running = abandoned / (answered + abandoned) if answered + abandoned else None
-        out.append(
-            AbandonBucketOut(
-                start=b.start,
-                answered=b.answered,
-                abandoned=b.abandoned,
-                rate=b.rate,
-                running_rate=running,
-            )
-        )
     return AbandonSeriesOut(
         campaign_id=campaign_id,
         cap=campaign.spec.dialing.abandon_rate_cap,
         bucket_minutes=bucket_minutes,
-        buckets=out,
+        buckets=[
+            AbandonBucketOut.model_validate(b) for b in abandon_buckets(calls, since, now, width)
+        ],
     )
 
 

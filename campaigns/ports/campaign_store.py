@@ -6,7 +6,7 @@ Docstrings live here; implementations (:mod:`campaigns.storage`) stay terse. Ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -84,6 +84,10 @@ class Store(Protocol):
         ...
 
     async def get_contact(self, contact_id: int) -> Contact: ...
+
+    async def get_contacts(self, contact_ids: Collection[int]) -> dict[int, Contact]:
+        """The contacts of ``contact_ids`` that exist, by id, in one read."""
+        ...
 
     async def claim_due(
         self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime

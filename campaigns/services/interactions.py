@@ -238,7 +238,7 @@ class Interactions:
             return None
         history = await self._store.contact_history(interaction.contact_id)
         return ContactHistory(
-            tuple(a for a in history.attempts if a.attempt_id != interaction.attempt_id),
+            tuple(a for a in history.attempts if a.id != interaction.attempt_id),
             tuple(r for r in history.registrations if r.interaction_id != interaction.id),
         )
 

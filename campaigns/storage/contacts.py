@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -58,6 +58,12 @@ class ContactRows(SqlBase):
         if not rows:
             raise NotFound(f"no contact {contact_id}")
         return mappers.contact(rows[0]._mapping)
+
+    async def get_contacts(self, contact_ids: Collection[int]) -> dict[int, Contact]:
+        if not contact_ids:
+            return {}
+        query = sa.select(t.contacts).where(t.contacts.c.id.in_(set(contact_ids)))
+        return {row.id: mappers.contact(row._mapping) for row in await self._rows(query)}
 
     async def claim_due(
         self, campaign_id: int, limit: int, now: datetime, owner: str, lease_until: datetime

@@ -31,7 +31,6 @@ from campaigns.wrapup import (
     EndReasonOutcome,
     Feedback,
     Interaction,
-    PastAttempt,
     PastRegistration,
     Registration,
     StatsQuery,
@@ -180,9 +179,7 @@ class InteractionRows(SqlBase):
         """The contact's last ``limit`` attempts and registrations, newest first."""
         a, i, r, g = t.attempts.c, t.interactions.c, t.registrations.c, t.agents.c
         cb, er = t.callbacks.c, t.end_reasons.c
-        attempts = sa.select(a.id, a.started_at, a.ended_at, a.outcome).where(
-            a.contact_id == contact_id
-        )
+        attempts = sa.select(t.attempts).where(a.contact_id == contact_id)
         registrations = (
             sa.select(
                 r.id,
@@ -216,10 +213,7 @@ class InteractionRows(SqlBase):
             for row in await self._rows(named):
                 topics.setdefault(row.registration_id, []).append(row.name)
         return ContactHistory(
-            tuple(
-                PastAttempt(row.id, row.started_at, row.ended_at, row.outcome)
-                for row in attempt_rows
-            ),
+            tuple(mappers.attempt(row) for row in attempt_rows),
             tuple(
                 PastRegistration(
                     interaction_id=row.interaction_id,

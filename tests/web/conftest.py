@@ -23,6 +23,7 @@ import pytest
 
 WEB_DIR = Path(__file__).resolve().parent
 ROOT = WEB_DIR.parents[1]
+ALWAYS = {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]}
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
@@ -85,6 +86,28 @@ class Service:
         assert reply.status_code == 201, reply.text
         body = reply.json()
         return body["user"]["id"], body["token"]
+
+    def campaign(self, name: str, mode: str, csv: str, **spec: Any) -> int:
+        """A campaign dialling through the simulator, always open, with the contacts of
+        ``csv``; left in draft."""
+        dialing = {"mode": mode, "channel": "PJSIP/{number}@sim"}
+        body = {"name": name, "hours": ALWAYS, "dialing": dialing, **spec}
+        reply = self.api.post("/campaigns", json=body)
+        assert reply.status_code == 201, reply.text
+        campaign: int = reply.json()["id"]
+        reply = self.api.post(
+            f"/campaigns/{campaign}/contacts",
+            content=csv.encode(),
+            headers={"content-type": "text/csv"},
+        )
+        assert reply.json()["imported"] == csv.count("\n") - 1, reply.text
+        return campaign
+
+    def get_as(self, token: str, path: str) -> Any:
+        """``path`` read with another user's token."""
+        reply = self.api.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 200, reply.text
+        return reply.json()
 
 
 def _ringback(data_dir: Path, *args: str) -> str:

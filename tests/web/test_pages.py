@@ -18,7 +18,6 @@ from tests.web.conftest import Service, screenshot
 OSLO = ZoneInfo("Europe/Oslo")
 CONSOLE_ERRORS: list[str] = []
 WAIT = 20_000  # ms: every wait is bounded; none is a sleep
-ALWAYS = {"start": "00:00", "end": "23:59", "weekdays": [0, 1, 2, 3, 4, 5, 6]}
 
 
 @pytest.fixture(scope="module")
@@ -26,26 +25,14 @@ def floor(service: Service) -> dict[str, Any]:
     """A campaign of one contact (forced registration, a long countdown), its wrap-up
     catalogue, end reasons, a case type, and two agents."""
     api = service.api
-    reply = api.post(
-        "/campaigns",
-        json={
-            "name": "winter",
-            "hours": ALWAYS,
-            "timezone": "Europe/Oslo",
-            "dialing": {"mode": "progressive", "channel": "PJSIP/{number}@sim"},
-            "wrapup": {"forced_registration": True, "seconds": 600, "extendable": True},
-            "callback_reservation_minutes": 5,
-        },
+    campaign = service.campaign(
+        "winter",
+        "progressive",
+        "phone;name;account\n+4791234567;Kari Nordmann;LP-1001\n",
+        timezone="Europe/Oslo",
+        wrapup={"forced_registration": True, "seconds": 600, "extendable": True},
+        callback_reservation_minutes=5,
     )
-    assert reply.status_code == 201, reply.text
-    campaign = reply.json()["id"]
-    csv = "phone;name;account\n+4791234567;Kari Nordmann;LP-1001\n"
-    reply = api.post(
-        f"/campaigns/{campaign}/contacts",
-        content=csv.encode(),
-        headers={"content-type": "text/csv"},
-    )
-    assert reply.json()["imported"] == 1, reply.text
     result = api.post(
         "/wrapup/categories",
         json={"name": "Result", "campaign_id": campaign, "required": True},
@@ -201,7 +188,7 @@ def test_an_agent_cannot_open_another_agents_interaction(
     ann_calls = service.api.get("/stats/agents", params={"agent_id": floor["ann_id"]}).json()
     assert ann_calls and ann_calls[0]["calls"] >= 1
     # Ann's first interaction id, read as the supervisor would; Bob asks for it from his desk.
-    mine = httpx_get(service, floor["ann"], "/agents/me/interactions")
+    mine = service.get_as(floor["ann"], "/agents/me/interactions")
     assert mine, "Ann has no interaction"
     status = bob.evaluate(
         "async (id) => { try { await RB.get(`/interactions/${id}`); return 200; }"
@@ -258,32 +245,11 @@ def test_the_token_stays_out_of_urls_and_storage_outlives_no_tab(
     context.close()
 
 
-def httpx_get(service: Service, token: str, path: str) -> Any:
-    import httpx
-
-    reply = httpx.get(service.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
 def test_an_inbound_call_and_a_preview_call_from_the_desk(
     service: Service, floor: dict[str, Any], browser: Any
 ) -> None:
     api = service.api
-    reply = api.post(
-        "/campaigns",
-        json={
-            "name": "look",
-            "hours": ALWAYS,
-            "dialing": {"mode": "preview", "channel": "PJSIP/{number}@sim"},
-        },
-    )
-    look = reply.json()["id"]
-    api.post(
-        f"/campaigns/{look}/contacts",
-        content=b"phone,name\n+4791111111,Nora Nilsen\n",
-        headers={"content-type": "text/csv"},
-    )
+    look = service.campaign("look", "preview", "phone,name\n+4791111111,Nora Nilsen\n")
     assert api.post(f"/campaigns/{look}/state", json={"state": "running"}).status_code == 200
     _, cleo = service.user("cleo", name="Cleo", extension="PJSIP/agent-cleo")
     desk = browser.new_context(base_url=service.url).new_page()

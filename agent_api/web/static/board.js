@@ -85,13 +85,21 @@
     const agents = await get("/agents");
     page.agents = new Map(agents.map((a) => [a.id, { ...a, since: a.seconds_in_state === null ? null : Date.now() - a.seconds_in_state * 1000 }]));
     $("#agents").replaceChildren(...[...page.agents.values()].map((a) => agentRow(a)));
-    const options = [...page.agents.values()].filter((a) => a.role === "agent");
-    for (const select of [$("#reg-agent")]) {
-      const keep = select.value;
-      select.replaceChildren(el("option", { value: "", text: "all" }), ...options.map((a) => el("option", { value: a.id, text: a.name || a.username })));
-      select.value = keep;
-    }
+    fillSelect($("#reg-agent"), agentOptions(), "all");
     tick();
+  }
+
+  function agentOptions() {
+    return [...page.agents.values()].filter((a) => a.role === "agent").map((a) => [a.id, a.name || a.username]);
+  }
+
+  // Options [value, label] in ``select``, with a first "all" option when named; the
+  // choice made is kept when it is still offered.
+  function fillSelect(select, options, all = null) {
+    const keep = select.value;
+    select.replaceChildren(...(all ? [el("option", { value: "", text: all })] : []),
+      ...options.map(([value, label]) => el("option", { value, text: label })));
+    if (keep && options.some(([value]) => String(value) === keep)) select.value = keep;
   }
 
   function agentRow(a) {
@@ -119,16 +127,14 @@
 
   async function loadCampaigns() {
     page.campaigns = await get("/campaigns");
-    for (const select of [$("#upload-campaign"), $("#abandon-campaign"), $("#reg-campaign")]) {
-      const keep = select.value;
-      const all = select.id === "reg-campaign" ? [el("option", { value: "", text: "all" })] : [];
-      select.replaceChildren(...all, ...page.campaigns.filter((c) => c.state !== "finished" || select.id !== "upload-campaign").map((c) => el("option", { value: c.id, text: c.name })));
-      if (keep) select.value = keep;
-      else if (select.id === "abandon-campaign") {
-        const running = page.campaigns.find((c) => c.state === "running");
-        if (running) select.value = running.id;
-      }
-    }
+    const options = (campaigns) => campaigns.map((c) => [c.id, c.name]);
+    fillSelect($("#upload-campaign"), options(page.campaigns.filter((c) => c.state !== "finished")));
+    fillSelect($("#reg-campaign"), options(page.campaigns), "all");
+    const abandon = $("#abandon-campaign");
+    const chosen = abandon.value;
+    fillSelect(abandon, options(page.campaigns));
+    const running = page.campaigns.find((c) => c.state === "running");
+    if (!chosen && running) abandon.value = running.id;
     await loadCampaignStats();
   }
 
@@ -272,10 +278,9 @@
   async function loadCallbacks() {
     const state = $("#cb-state").value;
     const page_ = await get(`/callbacks?limit=200${state ? `&state=${state}` : ""}`);
-    const agents = [...page.agents.values()].filter((a) => a.role === "agent");
     $("#callbacks").replaceChildren(...page_.callbacks.map((cb) => {
-      const owner = el("select", { "aria-label": `Owner of callback ${cb.id}`, disabled: cb.state === "done" || cb.state === "cancelled" },
-        el("option", { value: "", text: "all agents" }), ...agents.map((a) => el("option", { value: a.id, text: a.name || a.username })));
+      const owner = el("select", { "aria-label": `Owner of callback ${cb.id}`, disabled: cb.state === "done" || cb.state === "cancelled" });
+      fillSelect(owner, agentOptions(), "all agents");
       owner.value = cb.owner_id === null ? "" : String(cb.owner_id);
       owner.addEventListener("change", async () => {
         try {

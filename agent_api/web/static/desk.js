@@ -4,7 +4,7 @@
 (() => {
   const { api, get, el, $, $$, duration, when, words, notify, showError, clearErrors } = RB;
   const page = {
-    state: null, stateSince: null, call: null, timer: null, endReasons: [],
+    state: null, stateSince: null, call: null, timer: null, endReasons: [], endReasonsFor: null,
     caseTypes: [], stop: null, ticker: null, callbackComments: {},
   };
 
@@ -102,8 +102,7 @@
       if (reply.status === 204) { notify("No contact is due in this campaign."); return; }
       const contact = await reply.json();
       page.previewing = contact.id;
-      const rows = [["Number", contact.phone], ["Time zone", contact.timezone], ...Object.entries(contact.attributes)];
-      $("#preview-card").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: words(k) }), el("dd", { text: v })]));
+      $("#preview-card").replaceChildren(...contactCard(contact));
       $("#preview-contact").hidden = false;
       $("#preview-dial").focus();
     } catch (err) { notify(err.message, true); }
@@ -237,8 +236,15 @@
   function renderContact(contact) {
     const list = $("#contact");
     if (!contact) { list.replaceChildren(el("dt", { text: "Contact" }), el("dd", { text: "not on a list" })); return; }
-    const rows = [["Number", contact.phone], ["Time zone", contact.timezone], ...Object.entries(contact.attributes)];
-    list.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: words(k) }), el("dd", { text: v })]));
+    list.replaceChildren(...contactCard(contact));
+  }
+
+  // A contact as terms and values: number, time zone, then the list's own columns.
+  function contactCard(contact) {
+    return terms([["Number", contact.phone], ["Time zone", contact.timezone], ...Object.entries(contact.attributes)]);
+  }
+  function terms(pairs) {
+    return pairs.flatMap(([k, v]) => [el("dt", { text: words(k) }), el("dd", { text: v })]);
   }
 
   function renderHistory(history) {
@@ -460,7 +466,7 @@
       el("h3", { text: `Case #${k.id}: ${k.subject}` }),
       el("p", {}, el("span", { class: "badge", text: words(k.status) }), ` ${k.priority} · ${k.department}`, k.taken_by ? ` · taken by ${k.taken_by}` : ""),
       k.comments ? el("p", { text: k.comments }) : "",
-      el("dl", { class: "contact" }, ...Object.entries(k.fields).flatMap(([n, v]) => [el("dt", { text: words(n) }), el("dd", { text: v })])),
+      el("dl", { class: "contact" }, ...terms(Object.entries(k.fields))),
       el("h3", { text: "Action log" }),
       el("ol", { class: "registrations" }, ...log.map((a) => el("li", { text: `${when(a.at)} ${a.actor}: ${words(a.action)}${a.detail && a.detail.comment ? " – " + a.detail.comment : ""}` }))),
       k.status === "closed" || k.status === "resolved" ? "" : closeForm);
