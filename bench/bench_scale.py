@@ -62,8 +62,8 @@ from campaigns.model import CampaignState, ContactRow
 from campaigns.services.users import Users
 from campaigns.spec import CampaignSpec
 from campaigns.storage.store import SqlAgentStore
-from campaigns.users import Role
 from dialer.app import open_store
+from dialer.demo import add_agents
 from dialer.roster import AgentStatus, Seat
 from dialer.settings import Settings, load_settings
 from dialer.testing import TEST_PG_URL
@@ -238,12 +238,7 @@ async def prepare(settings: Settings, agents: int, contacts: int) -> list[str]:
             ]
             await store.add_contacts(campaign.id, rows, now)
         users = Users(SqlAgentStore(store.engine), lambda: datetime.now(UTC))
-        tokens = []
-        for n in range(1, agents + 1):
-            _, token = await users.create_user(
-                f"agent{n}", Role.AGENT, f"Agent {n}", f"PJSIP/agent-{n}"
-            )
-            tokens.append(token)
+        tokens = await add_agents(users, agents)
         await store.set_campaign_state(campaign.id, CampaignState.RUNNING, now)
     return tokens
 

@@ -93,6 +93,17 @@ class Tally:
         del self.log[:-8]
 
 
+async def add_agents(users: Users, count: int) -> list[str]:
+    """Agents agent1..agentN, each with a phone the simulator answers; their tokens."""
+    tokens = []
+    for n in range(1, count + 1):
+        _, token = await users.create_user(
+            f"agent{n}", Role.AGENT, f"Agent {n}", f"PJSIP/agent-{n}"
+        )
+        tokens.append(token)
+    return tokens
+
+
 @dataclass(frozen=True)
 class Tokens:
     """The demo's users: a manager for the board, a seat for a person at the agent desk,
@@ -138,12 +149,7 @@ async def prepare(settings: Settings, contacts: int, agents: int, seed: int) -> 
             category = await agent_store.create_category(name, multi, campaign.id)
             for topic in topics:
                 await agent_store.create_topic(category.id, topic, f"Script for {topic}.")
-        tokens = []
-        for n in range(1, agents + 1):
-            _, token = await users.create_user(
-                f"agent{n}", Role.AGENT, f"Agent {n}", f"PJSIP/agent-{n}"
-            )
-            tokens.append(token)
+        tokens = await add_agents(users, agents)
         await store.set_campaign_state(campaign.id, CampaignState.RUNNING, now)
     return Tokens(manager, desk, tokens)
 
