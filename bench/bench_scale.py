@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,8 @@ class Step:
     dispatch_p50: float
     dispatch_p99: float
     lag_p99: float
+    answered_per_s: float
+    abandoned_pct: float
 
     @property
     def ok(self) -> bool:
@@ -128,6 +131,7 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
     answering: list[float] = []
     dispatch: list[float] = []
     counts = {"calls": 0, "settled": 0}
+    outcomes: Counter[str] = Counter()
     measuring = False
 
     def on_roster(before: Seat | None, after: Seat | None) -> None:
@@ -161,6 +165,7 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
     def counted_settled(*args: Any) -> None:
         if measuring:
             counts["settled"] += 1
+            outcomes[args[2].value] += 1
         attempt_settled(*args)
 
     placer.capacity = timed_capacity  # type: ignore[method-assign]
@@ -193,6 +198,7 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
     return {
         "calls": counts["calls"],
         "settled": counts["settled"],
+        "outcomes": dict(outcomes),
         "seconds": took,
         "cpu": cpu,
         "concurrent_mean": statistics.mean(concurrent),
@@ -299,6 +305,11 @@ async def run_step(
             outs = await asyncio.gather(*(c.communicate() for c in children))
     results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outs]
     calls = sum(r["calls"] for r in results)
+    outcomes: Counter[str] = Counter()
+    for r in results:
+        outcomes.update(r["outcomes"])
+    answered, abandoned = outcomes["answered"], outcomes["abandoned"]
+    print(f"  outcomes: {dict(outcomes)}", file=sys.stderr)
     seconds = statistics.mean(r["seconds"] for r in results)
     return Step(
         backend=backend,
@@ -312,6 +323,8 @@ async def run_step(
         dispatch_p50=max(r["dispatch_p50"] for r in results),
         dispatch_p99=max(r["dispatch_p99"] for r in results),
         lag_p99=max(r["lag_p99"] for r in results),
+        answered_per_s=answered / seconds,
+        abandoned_pct=100 * abandoned / max(1, answered + abandoned),
     )
 
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -329,21 +329,28 @@ def _predictive(
     finishing = 1 - math.exp(-max(0.0, horizon - stats.mean_wrapup) / stats.mean_talk)
     # An agent back from wrap-up in e seconds can take a call placed now if it is
     # answered after e - wait.
-    returning = sum(stats.answered_after(stats.wrapup_left(s) - wait) for s in floor.wrapup)
+    # Past EXACT_UP_TO agents, times are taken to a tenth of a second, so that hundreds
+    # of agents in wrap-up or thousands of ringing calls cost a few hundred look-ups.
+    exact = floor.free + floor.on_call + len(floor.wrapup) <= EXACT_UP_TO
+    returning = sum(
+        n * stats.answered_after(stats.wrapup_left(s) - wait)
+        for s, n in _grouped(floor.wrapup, exact).items()
+    )
     sure = floor.free + returning
     if sure + floor.on_call * finishing < 0.5:
         return 0
     # With Y = answers + agents still talking and capacity sure + on_call, the abandons
     # are E[(Y - capacity)+]: the agents' finishing is as random as the answers.
     answers = _Answers(sure + floor.on_call)
-    for _ in range(floor.on_call):
-        answers.add(1 - finishing, demand=False)
-    for _ in range(floor.waiting):
-        answers.add(1.0)
-    chances: Sequence[float | None] = floor.chances or (None,) * len(floor.ringing)
-    for rung, chance in zip(floor.ringing, chances, strict=True):
-        # The campaign's rate once, not once per ringing call (a sum over its window).
-        answers.add(stats.answer_chance(rung, floor.ring_timeout, p if chance is None else chance))
+    answers.add(1 - finishing, floor.on_call, demand=False)
+    answers.add(1.0, floor.waiting)
+    if floor.chances:
+        for rung, chance in zip(floor.ringing, floor.chances, strict=True):
+            answers.add(stats.answer_chance(rung, floor.ring_timeout, chance))
+    else:
+        # The campaign's rate is computed once, not once per ringing call.
+        for rung, n in _grouped(floor.ringing, answers.exact).items():
+            answers.add(stats.answer_chance(rung, floor.ring_timeout, p), n)
     target = _target(stats, cap)
     new = 0
     # Enough to cover every agent three times over is far past any useful answer rate.
@@ -360,6 +367,13 @@ def _predictive(
 # Up to this many agents the answers' distribution is computed exactly; beyond, it is
 # the normal law of the same mean and variance.
 EXACT_UP_TO = 100
+
+
+def _grouped(seconds: tuple[float, ...], exact: bool) -> Counter[float]:
+    """How many of ``seconds`` have each value: as they are, or to a tenth of a second."""
+    if exact:
+        return Counter(seconds)
+    return Counter(round(s, 1) for s in seconds)
 
 
 class _Answers:
@@ -387,18 +401,20 @@ class _Answers:
         """The third cumulant."""
         self.answers = 0.0
 
-    def add(self, q: float, *, demand: bool = True) -> None:
-        self.mean += q
-        self.variance += q * (1 - q)
-        self.skew += q * (1 - q) * (1 - 2 * q)
+    def add(self, q: float, n: int = 1, *, demand: bool = True) -> None:
+        """``n`` trials of chance ``q``."""
+        self.mean += n * q
+        self.variance += n * q * (1 - q)
+        self.skew += n * q * (1 - q) * (1 - 2 * q)
         if demand:
-            self.answers += q
+            self.answers += n * q
         if not self.exact:
             return
         pmf = self.pmf
-        for k in range(self.size, 0, -1):
-            pmf[k] = pmf[k] * (1 - q) + pmf[k - 1] * q
-        pmf[0] *= 1 - q
+        for _ in range(n):
+            for k in range(self.size, 0, -1):
+                pmf[k] = pmf[k] * (1 - q) + pmf[k - 1] * q
+            pmf[0] *= 1 - q
 
     def excess(self) -> float:
         """E[(Y - capacity)+] = E[Y] - capacity + E[(capacity - Y)+]."""

@@ -128,7 +128,17 @@ class Store(Protocol):
     async def start_attempt(
         self, contact: Contact, owner: str, now: datetime, lease_until: datetime
     ) -> Attempt:
-        """Record an attempt before its call is placed; renews the contact's lease."""
+        """Record an attempt before its call is placed; renews the contact's lease.
+
+        Raises Conflict if ``owner`` no longer holds the contact's claim."""
+        ...
+
+    async def start_attempts(
+        self, contacts: Sequence[Contact], owner: str, now: datetime, lease_until: datetime
+    ) -> list[Attempt]:
+        """:meth:`start_attempt` for a batch, in one transaction and in ``contacts``' order.
+
+        A contact ``owner`` no longer holds is left out (no attempt, nothing changed)."""
         ...
 
     async def finish_attempt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,23 +22,48 @@ class AttemptRows(SqlBase):
     async def start_attempt(
         self, contact: Contact, owner: str, now: datetime, lease_until: datetime
     ) -> Attempt:
+        started = await self.start_attempts([contact], owner, now, lease_until)
+        if not started:
+            raise Conflict(f"contact {contact.id} is not claimed by {owner}")
+        return started[0]
+
+    async def start_attempts(
+        self, contacts: Sequence[Contact], owner: str, now: datetime, lease_until: datetime
+    ) -> list[Attempt]:
+        if not contacts:
+            return []
         c = t.contacts.c
 
-        async def work(conn: AsyncConnection) -> Attempt:
-            renewed = await conn.execute(
-                sa.update(t.contacts)
-                .where(
-                    c.id == contact.id,
-                    c.state == ContactState.DIALING.value,
-                    c.lease_owner == owner,
-                )
-                .values(lease_expires_at=lease_until, updated_at=now)
+        async def work(conn: AsyncConnection) -> list[Attempt]:
+            held = set(
+                (
+                    await conn.execute(
+                        sa.update(t.contacts)
+                        .where(
+                            c.id.in_([contact.id for contact in contacts]),
+                            c.state == ContactState.DIALING.value,
+                            c.lease_owner == owner,
+                        )
+                        .values(lease_expires_at=lease_until, updated_at=now)
+                        .returning(c.id)
+                    )
+                ).scalars()
             )
-            if renewed.rowcount != 1:
-                raise Conflict(f"contact {contact.id} is not claimed by {owner}")
-            attempt = await insert_attempt(conn, contact, owner, now)
-            await hold(conn, contact.id, attempt.id)
-            return attempt
+            mine = [contact for contact in contacts if contact.id in held]
+            if not mine:
+                return []
+            rows = await conn.execute(
+                sa.insert(t.attempts).returning(*t.attempts.c, sort_by_parameter_order=True),
+                [attempt_values(contact, owner, now) for contact in mine],
+            )
+            attempts = [mappers.attempt(row) for row in rows]
+            await conn.execute(
+                sa.update(t.contacts)
+                .where(c.id == sa.bindparam("b_contact"))
+                .values(attempt_id=sa.bindparam("b_attempt")),
+                [{"b_contact": a.contact_id, "b_attempt": a.id} for a in attempts],
+            )
+            return attempts
 
         return await self._tx(work)
 
@@ -96,6 +122,25 @@ class AttemptRows(SqlBase):
             return [mappers.attempt(row) for row in rows]
 
 
+def attempt_values(
+    contact: Contact,
+    owner: str,
+    now: datetime,
+    agent_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "contact_id": contact.id,
+        "campaign_id": contact.campaign_id,
+        "phone": contact.phone,
+        "owner": owner,
+        "started_at": now,
+        "counted": False,
+        "agent_id": agent_id,
+        "detail": detail or {},
+    }
+
+
 async def insert_attempt(
     conn: AsyncConnection,
     contact: Contact,
@@ -107,16 +152,7 @@ async def insert_attempt(
     row = (
         await conn.execute(
             sa.insert(t.attempts)
-            .values(
-                contact_id=contact.id,
-                campaign_id=contact.campaign_id,
-                phone=contact.phone,
-                owner=owner,
-                started_at=now,
-                counted=False,
-                agent_id=agent_id,
-                detail=detail or {},
-            )
+            .values(attempt_values(contact, owner, now, agent_id, detail))
             .returning(*t.attempts.c)
         )
     ).one()

@@ -15,7 +15,6 @@ from datetime import timedelta
 import structlog
 
 from ami_bridge import AmiBridge, AmiError
-from campaigns.errors import Conflict
 from campaigns.hours import next_open
 from campaigns.model import Contact, Outcome
 from campaigns.ports import Store
@@ -109,26 +108,48 @@ class Placer:
         contacts = await self._store.claim_due(
             campaign.id, wanted, now, self._config.owner, now + self._config.lease
         )
-        hours = campaign.spec.hours
-        for done, contact in enumerate(contacts):
-            try:
-                # Due, but it may be night where the contact lives.
-                at = self._clock.now()
-                opens = next_open(hours, contact.timezone, at)
+        try:
+            # Due, but it may be night where the contact lives.
+            at = self._clock.now()
+            callable_now = []
+            for contact in contacts:
+                opens = next_open(campaign.spec.hours, contact.timezone, at)
                 if opens > at:
                     await self._store.defer(contact.id, opens, self._config.owner)
-                    continue
-                await self._place(campaign, contact)
-            except Exception:
-                # Give back what this batch claimed and did not dial, a minute later (a
-                # fault that repeats must not spin), then let the caller log it.
-                later = self._clock.now() + _FAILED_BATCH_BACKOFF
-                dialling = self._calls.contact_ids()
-                for left in contacts[done:]:
-                    if left.id not in dialling:  # an attempt holds it: settling frees it
-                        await guard(self._store.defer(left.id, later, self._config.owner))
-                raise
+                else:
+                    callable_now.append(contact)
+            # One transaction records the batch's attempts, then the Originates go out
+            # together (each in its rate limiters' slot) and their replies come back
+            # together: a batch costs about one round trip, not one per call.
+            attempts = await self._store.start_attempts(
+                callable_now, self._config.owner, at, at + self._config.lease
+            )
+            if len(attempts) < len(callable_now):
+                started = {a.contact_id for a in attempts}
+                lost = [k.id for k in callable_now if k.id not in started]
+                log.warning("lease_lost", contact_ids=lost)
+            by_id = {k.id: k for k in callable_now}
+            results = await asyncio.gather(
+                *(self._place(campaign, by_id[a.contact_id], a.id) for a in attempts),
+                return_exceptions=True,
+            )
+        except Exception:
+            await self._give_back(contacts)
+            raise
+        for result in results:
+            if isinstance(result, BaseException):
+                await self._give_back(contacts)
+                raise result
         return len(contacts)
+
+    async def _give_back(self, contacts: list[Contact]) -> None:
+        """Give back what a batch claimed and did not dial, a minute later (a fault that
+        repeats must not spin); the caller logs the fault."""
+        later = self._clock.now() + _FAILED_BATCH_BACKOFF
+        dialling = self._calls.contact_ids()
+        for left in contacts:
+            if left.id not in dialling:  # an attempt holds it: settling frees it
+                await guard(self._store.defer(left.id, later, self._config.owner))
 
     def _rate(self, key: str, rate: float) -> RateLimiter:
         limiter = self._rates.get(key)
@@ -136,24 +157,16 @@ class Placer:
             limiter = self._rates[key] = RateLimiter(rate)
         return limiter
 
-    async def _place(self, campaign: Campaign, contact: Contact) -> None:
+    async def _place(self, campaign: Campaign, contact: Contact, attempt_id: int) -> None:
         dialing = campaign.spec.dialing
         trunk = self._config.trunk(dialing.trunk)
         await self._rate(f"campaign:{campaign.id}", dialing.calls_per_second).acquire()
         await self._rate(f"trunk:{dialing.trunk}", trunk.calls_per_second).acquire()
-        now = self._clock.now()
-        try:
-            attempt = await self._store.start_attempt(
-                contact, self._config.owner, now, now + self._config.lease
-            )
-        except Conflict:
-            log.warning("lease_lost", contact_id=contact.id)
-            return
-        call = Call(attempt.id, contact, campaign, asyncio.get_running_loop().time())
+        call = Call(attempt_id, contact, campaign, asyncio.get_running_loop().time())
         self._calls.add(call)
         try:
             await self._bridge.originate(
-                str(attempt.id),
+                str(attempt_id),
                 phone=contact.phone,
                 channel_template=dialing.channel,
                 context=dialing.context,
@@ -163,14 +176,14 @@ class Placer:
                 variables={"RINGBACK_CAMPAIGN": str(campaign.id)},
             )
         except (AmiError, ValueError) as exc:
-            log.error("originate_failed", attempt_id=attempt.id, error=str(exc))
+            log.error("originate_failed", attempt_id=attempt_id, error=str(exc))
             await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
         except Exception:
             # A fault of ours: whether Asterisk got the Originate is unknown, so end the
             # call if it is up, and close the attempt rather than leave the contact
             # dialing for as long as the service runs.
             with contextlib.suppress(Exception):
-                await self._bridge.hangup(str(attempt.id))
+                await self._bridge.hangup(str(attempt_id))
             await self._settlement.settle(call, Outcome.FAILED_SYSTEM)
             raise
 

@@ -193,6 +193,39 @@ async def test_start_attempt_requires_the_lease(store: SqlStore) -> None:
         await store.start_attempt(contact, "someone-else", NOW, LEASE)
 
 
+async def test_start_attempts_records_a_batch_in_order_and_skips_lost_claims(
+    store: SqlStore,
+) -> None:
+    """A batch's attempts come back in the contacts' order, each holding its contact's
+    claim; a contact whose claim went to another dialer meanwhile gets no attempt and
+    keeps its new claimer's lease."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(4)), NOW)
+    claimed = await store.claim_due(cid, 4, NOW, "me", LEASE)
+    lost = claimed[1]
+    await store.release_owned("me", NOW)  # as if our leases ran out ...
+    again = await store.claim_due(cid, 4, NOW, "other", LEASE)  # ... and another took all
+    assert {c.id for c in again} == {c.id for c in claimed}
+    for c in again:
+        if c.id != lost.id:
+            await store.defer(c.id, NOW, "other")
+    mine = await store.claim_due(cid, 3, NOW, "me", LEASE)
+    assert lost.id not in {c.id for c in mine}
+    order = [mine[2], lost, mine[0], mine[1]]
+
+    attempts = await store.start_attempts(order, "me", NOW, NOW + timedelta(minutes=9))
+
+    assert [a.contact_id for a in attempts] == [mine[2].id, mine[0].id, mine[1].id]
+    assert len({a.id for a in attempts}) == 3
+    assert await store.open_attempts("other") == []
+    decision = first_decision(Outcome.NO_ANSWER)
+    for attempt in attempts:  # each holds its contact: settling it frees the contact
+        assert await store.finish_attempt(attempt.id, Outcome.NO_ANSWER, decision, NOW)
+        assert (await store.get_contact(attempt.contact_id)).state is ContactState.RETRY
+    assert (await store.get_contact(lost.id)).state is ContactState.DIALING
+    assert await store.start_attempts([], "me", NOW, LEASE) == []
+
+
 async def test_defer_puts_a_claimed_contact_back(store: SqlStore) -> None:
     """A deferred contact is queued again at the new time, with nothing counted."""
     cid = await running_campaign(store)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ami_bridge import AmiError
-from campaigns.model import ContactState, Outcome
+from campaigns.model import Attempt, Contact, ContactState, Outcome
 from dialer.roster import AgentStatus
 from dialer.testing import CallModel, SimulatedPbx, VirtualTimeLoop
 from tests.dialer.harness import make_floor, run_virtual
@@ -36,21 +37,54 @@ class RefusesConnect(SimulatedPbx):
 
 
 def test_a_failed_batch_gives_its_claimed_contacts_back(tmp_path: Path) -> None:
-    """Dialling fails mid-batch: the contacts claimed and not dialled are not left
-    ``dialing`` with renewed leases; they come back (a minute later) and are called."""
+    """Recording the batch's attempts fails: the contacts claimed and not dialled are not
+    left ``dialing`` with renewed leases; they come back (a minute later) and are called."""
 
     async def main(loop: VirtualTimeLoop) -> None:
-        pbx = BrokenOnce()
-        floor = await make_floor(loop, tmp_path, contacts=3, pbx=pbx)
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=SimulatedPbx(ALL_HUMAN))
+        start_attempts = floor.raw.start_attempts
+        failed: list[int] = []
+
+        async def fails_once(contacts: Sequence[Contact], *args: Any) -> list[Attempt]:
+            if not failed:
+                failed.append(len(contacts))
+                raise RuntimeError("boom")
+            return await start_attempts(contacts, *args)
+
+        floor.raw.start_attempts = fails_once  # type: ignore[method-assign]
         floor.login(1, 2, 3)
         await floor.start()
         await floor.sleep(10)
+        assert failed == [3]
         stats = await floor.raw.campaign_stats(floor.campaign_id)
         assert stats.contacts_by_state.get(ContactState.DIALING, 0) == 0
         await floor.sleep(3600)
         await floor.stop()
         stats = await floor.raw.campaign_stats(floor.campaign_id)
         assert stats.contacts_by_state == {ContactState.COMPLETED: 3}
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_one_failed_originate_does_not_hold_up_the_rest_of_its_batch(tmp_path: Path) -> None:
+    """An Originate fails with a fault of ours: its attempt is closed ``failed_system``
+    and its contact requeued; the batch's other calls go out, and nothing is left
+    ``dialing`` without a call."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=BrokenOnce())
+        floor.login(1, 2, 3)
+        await floor.start()
+        await floor.sleep(1)
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state.get(ContactState.DIALING, 0) == 2
+        assert floor.engine.calls_in_progress == 2
+        await floor.sleep(3600)
+        await floor.stop()
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state == {ContactState.COMPLETED: 3}
+        assert floor.agents.outcomes == {Outcome.FAILED_SYSTEM: 1, Outcome.ANSWERED: 3}
         await floor.close()
 
     run_virtual(main)
