@@ -45,8 +45,11 @@ class CallScripts:
         ids: Ids,
         choose: Callable[[str], Behaviour],
         connected: dict[str, str],
+        talk: Callable[[], float] | None = None,
     ) -> None:
         self._emit = emit
+        self._talk = talk or (lambda: timing.talk)
+        """Seconds a conversation lasts (the contact's, so it may vary call to call)."""
         self._timing = timing
         self._phones = phones
         self._ids = ids
@@ -287,7 +290,7 @@ class CallScripts:
             return None
         phone.state = 6
         self._emit("DialEnd", [*caller, *dest_fields(phone), ("DialStatus", "ANSWER")])
-        if not await self._sleep(call, self._timing.talk):
+        if not await self._sleep(call, self._talk()):
             self._emit("Hangup", chan_fields(phone) + cause_fields(16))
             return returned("ANSWER")  # the agent hung up first: Dial returns
         self._emit("Hangup", chan_fields(phone) + cause_fields(16))
@@ -309,7 +312,7 @@ class CallScripts:
         elif behaviour in (Behaviour.HUMAN, Behaviour.MACHINE):
             contact.state = 6
             self._emit("DialEnd", [*caller, *dest_fields(contact), ("DialStatus", "ANSWER")])
-            await self._sleep(call, self._timing.talk)
+            await self._sleep(call, self._talk())
             self._emit("Hangup", chan_fields(contact) + cause_fields(16))
             return
         else:

@@ -61,6 +61,7 @@ class PbxSimulator:
         ring_seconds: float = 4.0,
         amd_seconds: float = 2.0,
         talk_seconds: float = 30.0,
+        talk_varies: bool = False,
         agent_channel_pattern: str = r"^PJSIP/agent",
         contexts: Sequence[str] = ("ringback", "ringback-agent"),
         attempt_variable: str = "RINGBACK_ATTEMPT_ID",
@@ -101,6 +102,9 @@ class PbxSimulator:
             ids=self._ids,
             choose=self._behaviour,
             connected=self.connected,
+            # Conversations of exponential length (mean talk_seconds), as on a real floor,
+            # where they are seldom alike; otherwise every one lasts talk_seconds.
+            talk=(lambda: self._rng.expovariate(1 / talk_seconds)) if talk_varies else None,
         )
 
     # ---- lifecycle and test controls ---------------------------------------------

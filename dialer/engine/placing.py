@@ -86,14 +86,18 @@ class Placer:
         stats = self._stats(cid)
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand(cid)
         loop_now = asyncio.get_running_loop().time()
+        wrapup: list[float] = []
+        talking: list[float] = []
+        for seat in self._roster.seats():
+            if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP:
+                wrapup.append((now - seat.since).total_seconds())
+            elif cid in seat.campaigns and seat.status is AgentStatus.ON_CALL:
+                talking.append((now - seat.since).total_seconds())
         floor = Floor(
             free=max(0, free),
             on_call=self._roster.count(cid, AgentStatus.ON_CALL, AgentStatus.RESERVED),
-            wrapup=tuple(
-                (now - seat.since).total_seconds()
-                for seat in self._roster.seats()
-                if cid in seat.campaigns and seat.status is AgentStatus.WRAPUP
-            ),
+            wrapup=tuple(wrapup),
+            talking=tuple(talking),
             ringing=tuple(loop_now - c.placed_at for c in calls if c.ringing and not c.agent_first),
             waiting=sum(1 for c in calls if c.waiting),
             ring_timeout=dialing.ring_timeout_seconds,

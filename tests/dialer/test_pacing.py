@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import replace
 
 import pytest
@@ -309,12 +308,35 @@ def test_abandon_ratio_of_a_large_floor_is_near_the_exact_one() -> None:
     assert answers.excess() == pytest.approx(exact, rel=0.02)
 
 
-def test_a_decision_on_a_floor_of_a_thousand_agents_is_quick() -> None:
-    """1,000 agents and 3,000 calls ringing: one pacing decision well under 50 ms (it
-    was a pass over the agents per call, about a second)."""
+def test_grouping_a_large_floor_to_tenths_of_a_second_changes_almost_nothing() -> None:
+    """Past EXACT_UP_TO agents ringing calls are taken in groups of a tenth of a second:
+    the decision is within a call of the one made call by call."""
     stats = measured(0.2)
-    ringing = tuple(i * 0.01 for i in range(3000))
-    floor = Floor(free=50, on_call=950, ringing=ringing, ring_timeout=30)
-    started = time.perf_counter()
-    calls_to_place(DialMode.PREDICTIVE, floor, stats, 0.03, limit=10_000)
-    assert time.perf_counter() - started < 0.05
+    chance = random.Random(5)
+    for calls in (100, 300, 1000):
+        ringing = tuple(chance.uniform(0, 30) for _ in range(calls))
+        wrapup = tuple(chance.uniform(0, 20) for _ in range(100))
+        floor = Floor(free=200, on_call=700, wrapup=wrapup, ringing=ringing, ring_timeout=30)
+        grouped = calls_to_place(DialMode.PREDICTIVE, floor, stats, 0.03, limit=10_000)
+        one_by_one = replace(floor, chances=(stats.cautious_answer_rate,) * calls)
+        exact = calls_to_place(DialMode.PREDICTIVE, one_by_one, stats, 0.03, limit=10_000)
+        assert exact > 0
+        assert abs(grouped - exact) <= 1
+
+
+def test_long_calls_still_going_on_count_in_the_talk_time() -> None:
+    """At a campaign's start only short calls have ended: the agents still talking long
+    past them say the calls are longer, and the pacer dials less for them."""
+    stats = measured(0.25)
+    for _ in range(20):
+        stats.record_talk(15.0)
+        stats.record_wrapup(1.0)
+    floor = Floor(free=5, on_call=80, ringing=())
+    unknown = calls_to_place(DialMode.PREDICTIVE, floor, stats, 0.03, limit=1000)
+    talking = replace(floor, talking=(45.0,) * 80)
+    assert stats.talk_estimate(talking.talking) == pytest.approx((20 * 15 + 80 * 45) / 20)
+    assert calls_to_place(DialMode.PREDICTIVE, talking, stats, 0.03, limit=1000) < unknown
+    # Once the window is full, the ended calls are a fair sample of the recent ones.
+    for _ in range(400):
+        stats.record_talk(15.0)
+    assert stats.talk_estimate(talking.talking) == pytest.approx(15.0)
