@@ -156,8 +156,19 @@ class Engine:
         self._stopping.set()
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A task of the engine's (a call's search for an agent, a campaign's pacing). Its
+        failure is logged and ends it alone: in the task group it would end the engine,
+        and every call with it (a store that timed out under load once stopped a whole
+        service so)."""
         assert self._tasks is not None
-        return self._tasks.create_task(work, name=name)
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("engine_task_failed", task=name)
+
+        return self._tasks.create_task(guarded(), name=name)
 
     def wake(self, campaign_id: int | None = None) -> None:
         """Something changed (a campaign, its contacts): look again now."""

@@ -19,6 +19,9 @@ from dialer.engine.config import EngineEvents
 from dialer.pacing import CampaignStats
 
 log = structlog.get_logger()
+# Seconds between tries of a settlement the store refused; then one last try, whose
+# failure is logged by the caller (and the attempt is closed by the next start's recovery).
+_RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 def decide_for(contact: Contact, campaign: Campaign, outcome: Outcome, now: datetime) -> Decision:
@@ -69,7 +72,7 @@ class Settlement:
         call.settled = True
         now = self._clock.now()
         decision = decide_for(call.contact, call.campaign, outcome, now)
-        await self._store.finish_attempt(call.attempt_id, outcome, decision, now)
+        await self._finish(call, outcome, decision, now)
         loop_now = asyncio.get_running_loop().time()
         if not call.agent_first and outcome is not Outcome.FAILED_SYSTEM:
             human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
@@ -97,3 +100,18 @@ class Settlement:
         if call.answered_at is None or call.ended:
             self._calls.forget(call)
         self._settled(call.campaign.id)
+
+    async def _finish(
+        self, call: Call, outcome: Outcome, decision: Decision, now: datetime
+    ) -> None:
+        """Write the outcome, trying again while the store fails (overloaded, restarting):
+        an attempt left open would hold its contact ``dialing`` for as long as the service
+        renews its leases. Closing is exactly once, so a retry never counts twice."""
+        for delay in _RETRY_DELAYS:
+            try:
+                await self._store.finish_attempt(call.attempt_id, outcome, decision, now)
+                return
+            except Exception:
+                log.exception("settle_failed", attempt_id=call.attempt_id, retry_in=delay)
+                await asyncio.sleep(delay)
+        await self._store.finish_attempt(call.attempt_id, outcome, decision, now)

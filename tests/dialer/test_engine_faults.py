@@ -109,3 +109,61 @@ def test_an_agent_asterisk_cannot_connect_to_is_paused(tmp_path: Path) -> None:
         await floor.close()
 
     run_virtual(main)
+
+
+def test_a_settlement_the_store_refuses_is_written_when_it_recovers(tmp_path: Path) -> None:
+    """The store fails the first outcomes it is given (overloaded, restarting): they are
+    written once it works again, each exactly once, and no attempt is left open."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=SimulatedPbx(ALL_HUMAN))
+        finish_attempt = floor.raw.finish_attempt
+        refused: list[int] = []
+
+        async def refuses_twice(attempt_id: int, *args: Any) -> bool:
+            if len(refused) < 2:
+                refused.append(attempt_id)
+                raise RuntimeError("QueuePool limit reached")
+            return await finish_attempt(attempt_id, *args)
+
+        floor.raw.finish_attempt = refuses_twice  # type: ignore[method-assign]
+        floor.login(1, 2, 3)
+        await floor.start()
+        await floor.sleep(3600)
+        await floor.stop()
+        assert len(refused) == 2
+        stats = await floor.raw.campaign_stats(floor.campaign_id)
+        assert stats.contacts_by_state == {ContactState.COMPLETED: 3}
+        assert await floor.raw.open_attempts("test") == []
+        assert floor.agents.outcomes == {Outcome.ANSWERED: 3}
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_a_failing_call_task_does_not_stop_the_engine(tmp_path: Path) -> None:
+    """A fault in one call's search for an agent is logged and ends that task alone; the
+    engine goes on dialling (it used to end the engine's task group, and every call)."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=3, pbx=SimulatedPbx(ALL_HUMAN))
+        flow = floor.engine._flow
+        connect = flow._connect
+        failed: list[int] = []
+
+        async def fails_once(call: Any) -> None:
+            if not failed:
+                failed.append(call.attempt_id)
+                raise RuntimeError("boom")
+            await connect(call)
+
+        flow._connect = fails_once  # type: ignore[method-assign]
+        floor.login(1)
+        await floor.start()
+        await floor.sleep(3600)
+        assert failed and floor.task is not None and not floor.task.done()
+        await floor.stop()
+        assert len(floor.pbx.originates) >= 3
+        await floor.close()
+
+    run_virtual(main)
