@@ -410,6 +410,10 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     if args.child:
+        # As `ringback serve` logs (JSON, to stderr), errors only: the measure, not the log.
+        from dialer.logs import configure
+
+        configure("error", "json")
         options = json.loads(sys.stdin.read())
         if options["profile"]:
             import cProfile

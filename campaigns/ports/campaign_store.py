@@ -152,6 +152,13 @@ class Store(Protocol):
         """
         ...
 
+    async def finish_attempts(
+        self, settled: Sequence[tuple[int, Outcome, Decision]], now: datetime
+    ) -> list[bool]:
+        """:meth:`finish_attempt` for each of ``settled`` (attempt id, outcome, decision), in
+        one transaction; one flag per item, in order."""
+        ...
+
     async def open_attempts(self, owner: str) -> list[Attempt]:
         """Attempts of ``owner`` with no outcome yet (crash recovery)."""
         ...

@@ -226,6 +226,39 @@ async def test_start_attempts_records_a_batch_in_order_and_skips_lost_claims(
     assert await store.start_attempts([], "me", NOW, LEASE) == []
 
 
+async def test_finish_attempts_closes_a_batch_each_exactly_once(store: SqlStore) -> None:
+    """One transaction closes a batch; an attempt closed before (or twice in the batch)
+    changes nothing and says so, and each contact gets its own decision."""
+    cid = await running_campaign(store)
+    await store.add_contacts(cid, rows(*numbers(3)), NOW)
+    claimed = await store.claim_due(cid, 3, NOW, "me", LEASE)
+    first, second, third = await store.start_attempts(claimed, "me", NOW, LEASE)
+    busy, no_answer = first_decision(Outcome.BUSY), first_decision(Outcome.NO_ANSWER)
+    assert await store.finish_attempt(third.id, Outcome.NO_ANSWER, no_answer, NOW)
+
+    closed = await store.finish_attempts(
+        [
+            (first.id, Outcome.BUSY, busy),
+            (second.id, Outcome.NO_ANSWER, no_answer),
+            (third.id, Outcome.BUSY, busy),
+            (first.id, Outcome.NO_ANSWER, no_answer),
+        ],
+        NOW,
+    )
+
+    assert closed == [True, True, False, False]
+    assert await store.open_attempts("me") == []
+    for attempt, decision, outcome in (
+        (first, busy, Outcome.BUSY),
+        (second, no_answer, Outcome.NO_ANSWER),
+        (third, no_answer, Outcome.NO_ANSWER),
+    ):
+        contact = await store.get_contact(attempt.contact_id)
+        assert (contact.state, contact.due_at) == (decision.state, decision.due_at)
+        assert contact.last_outcome is outcome
+    assert await store.finish_attempts([], NOW) == []
+
+
 async def test_defer_puts_a_claimed_contact_back(store: SqlStore) -> None:
     """A deferred contact is queued again at the new time, with nothing counted."""
     cid = await running_campaign(store)
