@@ -392,7 +392,8 @@ def _grouped(seconds: tuple[float, ...], exact: bool) -> Counter[float]:
     """How many of ``seconds`` have each value: as they are, or to a tenth of a second."""
     if exact:
         return Counter(seconds)
-    return Counter(round(s, 1) for s in seconds)
+    tenths = Counter([int(s * 10 + 0.5) for s in seconds])
+    return Counter({tenth / 10: n for tenth, n in tenths.items()})
 
 
 class _Answers:

@@ -78,14 +78,27 @@ class Placer:
         """Calls to place now for the campaign (pacing mode, limits, agents), and in how
         many seconds to look again if nothing happens before."""
         cid, dialing = campaign.id, campaign.spec.dialing
-        calls = self._calls.of_campaign(cid)
-        trunk_calls = self._calls.on_trunk(dialing.trunk)
+        loop_now = asyncio.get_running_loop().time()
+        # One pass over the calls in flight (thousands on a large floor, and this runs on
+        # every change): the campaign's, the trunk's, and the campaign's ringing ones.
+        mine = trunk_calls = waiting = 0
+        ringing: list[float] = []
+        for call in self._calls:
+            if call.campaign.spec.dialing.trunk == dialing.trunk:
+                trunk_calls += 1
+            if call.campaign.id != cid:
+                continue
+            mine += 1
+            if call.ringing:
+                if not call.agent_first:
+                    ringing.append(loop_now - call.placed_at)
+            elif call.waiting:
+                waiting += 1
         trunk = self._config.trunk(dialing.trunk)
-        limit = min(dialing.max_concurrent - len(calls), trunk.max_concurrent - trunk_calls)
+        limit = min(dialing.max_concurrent - mine, trunk.max_concurrent - trunk_calls)
         now = self._clock.now()
         stats = self._stats(cid)
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand(cid)
-        loop_now = asyncio.get_running_loop().time()
         wrapup: list[float] = []
         talking: list[float] = []
         for seat in self._roster.seats():
@@ -98,8 +111,8 @@ class Placer:
             on_call=self._roster.count(cid, AgentStatus.ON_CALL, AgentStatus.RESERVED),
             wrapup=tuple(wrapup),
             talking=tuple(talking),
-            ringing=tuple(loop_now - c.placed_at for c in calls if c.ringing and not c.agent_first),
-            waiting=sum(1 for c in calls if c.waiting),
+            ringing=tuple(ringing),
+            waiting=waiting,
             ring_timeout=dialing.ring_timeout_seconds,
             abandon_wait=self._config.abandon_wait,
         )

@@ -27,6 +27,10 @@ from dialer.engine.waiting import guard, until_pbx_available, wait
 from dialer.roster import Roster
 
 log = structlog.get_logger()
+_PACING_SHARE = 5
+"""A pacing decision waits this many times as long as the last one took since it..."""
+_MAX_COALESCE = 0.025
+"""... up to this many seconds."""
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 
 
@@ -119,6 +123,8 @@ class Supervisor:
     async def _pace(self, campaign_id: int) -> None:
         wake = self._wakes[campaign_id]
         log.info("campaign_dialing", campaign_id=campaign_id)
+        loop = asyncio.get_running_loop()
+        decided_at = took = 0.0
         while not self._stopping.is_set():
             wake.clear()
             campaign = self._campaigns.get(campaign_id)
@@ -128,7 +134,18 @@ class Supervisor:
             if not self._bridge.available:
                 await until_pbx_available(self._bridge, self._stopping)
                 continue
+            # A decision looks at every call in flight and every agent, and a large floor
+            # changes hundreds of times a second: deciding at each change took three
+            # quarters of the process at 500 agents, and the AMI events queued behind it
+            # (answers seen 8 s late, so the pacer dialled for answers already in). The
+            # pacer takes at most a fifth of the time, and a change waits at most
+            # _MAX_COALESCE for its decision; what changes meanwhile is in that decision.
+            pause = decided_at + min(_MAX_COALESCE, _PACING_SHARE * took) - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            decided_at = loop.time()
             wanted, recheck = self._placer.capacity(campaign)
+            took = loop.time() - decided_at
             if recheck is not None:
                 timeout = min(timeout, recheck)
             if wanted > 0:
