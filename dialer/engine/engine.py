@@ -82,6 +82,7 @@ class Engine:
             settlement=settlement,
             stats=self.stats,
             callback_demand=lambda campaign_id: self._callbacks.demand(campaign_id),
+            spawn=self._spawn,
         )
         self._supervisor = Supervisor(
             store=store,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -28,6 +29,7 @@ from dialer.pacing import CampaignStats, Floor, calls_to_place, recheck_in
 from dialer.roster import AgentStatus, Roster, Seat
 
 log = structlog.get_logger()
+Spawn = Callable[[Coroutine[Any, Any, None], str], object]
 
 _FAILED_BATCH_BACKOFF = timedelta(minutes=1)
 
@@ -61,6 +63,7 @@ class Placer:
         settlement: Settlement,
         stats: Callable[[int], CampaignStats],
         callback_demand: Callable[[int], int],
+        spawn: Spawn,
     ) -> None:
         self._store = store
         self._bridge = bridge
@@ -73,6 +76,8 @@ class Placer:
         self._callback_demand = callback_demand
         """Free agents of a campaign that due callbacks are waiting for."""
         self._rates: dict[str, RateLimiter] = {}
+        self._spawn = spawn
+        """Starts a task in the engine's task group (an Originate in its rate slot)."""
 
     def capacity(self, campaign: Campaign) -> tuple[int, float | None]:
         """Calls to place now for the campaign (pacing mode, limits, agents), and in how
@@ -135,28 +140,26 @@ class Placer:
                     await self._store.defer(contact.id, opens, self._config.owner)
                 else:
                     callable_now.append(contact)
-            # One transaction records the batch's attempts, then the Originates go out
-            # together (each in its rate limiters' slot) and their replies come back
-            # together: a batch costs about one round trip, not one per call.
+            # One transaction records the batch's attempts; then each Originate goes out
+            # in its rate limiters' slot, in a task of its own: the pacer does not wait
+            # for Asterisk's replies (nor for the slots) to decide again, and sees the
+            # calls as placed from now on.
             attempts = await self._store.start_attempts(
                 callable_now, self._config.owner, at, at + self._config.lease
-            )
-            if len(attempts) < len(callable_now):
-                started = {a.contact_id for a in attempts}
-                lost = [k.id for k in callable_now if k.id not in started]
-                log.warning("lease_lost", contact_ids=lost)
-            by_id = {k.id: k for k in callable_now}
-            results = await asyncio.gather(
-                *(self._place(campaign, by_id[a.contact_id], a.id) for a in attempts),
-                return_exceptions=True,
             )
         except Exception:
             await self._give_back(contacts)
             raise
-        for result in results:
-            if isinstance(result, BaseException):
-                await self._give_back(contacts)
-                raise result
+        if len(attempts) < len(callable_now):
+            started = {a.contact_id for a in attempts}
+            lost = [k.id for k in callable_now if k.id not in started]
+            log.warning("lease_lost", contact_ids=lost)
+        by_id = {k.id: k for k in callable_now}
+        loop_now = asyncio.get_running_loop().time()
+        for attempt in attempts:
+            call = Call(attempt.id, by_id[attempt.contact_id], campaign, loop_now)
+            self._calls.add(call)
+            self._spawn(self._place(call), f"originate-{attempt.id}")
         return len(contacts)
 
     async def _give_back(self, contacts: list[Contact]) -> None:
@@ -174,13 +177,20 @@ class Placer:
             limiter = self._rates[key] = RateLimiter(rate)
         return limiter
 
-    async def _place(self, campaign: Campaign, contact: Contact, attempt_id: int) -> None:
+    async def _place(self, call: Call) -> None:
+        campaign, contact, attempt_id = call.campaign, call.contact, call.attempt_id
         dialing = campaign.spec.dialing
         trunk = self._config.trunk(dialing.trunk)
-        await self._rate(f"campaign:{campaign.id}", dialing.calls_per_second).acquire()
-        await self._rate(f"trunk:{dialing.trunk}", trunk.calls_per_second).acquire()
-        call = Call(attempt_id, contact, campaign, asyncio.get_running_loop().time())
-        self._calls.add(call)
+        try:
+            await self._rate(f"campaign:{campaign.id}", dialing.calls_per_second).acquire()
+            await self._rate(f"trunk:{dialing.trunk}", trunk.calls_per_second).acquire()
+        except BaseException:
+            # Stopped before its slot: never sent. Its attempt stays open and its contact
+            # leased, as after a crash: the next start's recovery settles both.
+            call.ended = True
+            self._calls.forget(call)
+            raise
+        call.placed_at = asyncio.get_running_loop().time()
         try:
             await self._bridge.originate(
                 str(attempt_id),
