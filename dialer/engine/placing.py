@@ -103,6 +103,8 @@ class Placer:
         limit = min(dialing.max_concurrent - mine, trunk.max_concurrent - trunk_calls)
         now = self._clock.now()
         stats = self._stats(cid)
+        # A second's margin past the ring timeout for Asterisk's word to come.
+        stats.mature(loop_now - dialing.ring_timeout_seconds - 1.0)
         free = self._roster.count(cid, AgentStatus.FREE) - self._callback_demand(cid)
         wrapup: list[float] = []
         talking: list[float] = []

@@ -78,7 +78,10 @@ class Settlement:
             human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
             until = call.answered_at if call.answered_at is not None else loop_now
             self._stats(call.campaign.id).record_call(
-                human, until - call.placed_at, abandoned=outcome is Outcome.ABANDONED
+                human,
+                until - call.placed_at,
+                abandoned=outcome is Outcome.ABANDONED,
+                placed_at=call.placed_at,
             )
         evidence = call.outcome
         log.info(

@@ -340,3 +340,25 @@ def test_long_calls_still_going_on_count_in_the_talk_time() -> None:
     for _ in range(400):
         stats.record_talk(15.0)
     assert stats.talk_estimate(talking.talking) == pytest.approx(15.0)
+
+
+def test_the_answer_rate_waits_for_a_cohort_to_settle() -> None:
+    """A burst of 100 calls, 20 answered after 6 s, 80 ringing out at 30 s: taken as they
+    settle the rate would read all answers, then all no-answers; it counts them only once
+    their cohort has settled, and then reads the burst's own rate."""
+    stats = CampaignStats()
+    prior = stats.answer_rate
+    for i in range(20):
+        stats.record_call(True, 6.0, placed_at=0.01 * i)
+    stats.mature(6.0 - 31)
+    assert stats.answer_rate == prior  # answers in, their cohort not settled: the prior
+    for i in range(20, 100):
+        stats.record_call(False, 30.0, placed_at=0.01 * i)
+    stats.mature(30.0 - 31)
+    assert stats.answer_rate == prior
+    stats.mature(32.0 - 31)
+    assert stats.answer_rate == pytest.approx((20 + prior * 20) / (100 + 20))
+    # Without a placing time a result counts at once (the forecast's replica).
+    plain = CampaignStats()
+    plain.record_call(True, 6.0)
+    assert plain.answer_rate > prior
