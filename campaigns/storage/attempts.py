@@ -173,6 +173,33 @@ _RELEASE = Prepared(
 )
 
 
+def _close_params(
+    attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    return {
+        "b_id": attempt_id,
+        "b_now": now,
+        "b_outcome": outcome.value,
+        "b_counted": decision.counted,
+    }
+
+
+def _release_params(
+    contact_id: int, attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    return {
+        "b_contact": contact_id,
+        "b_attempt": attempt_id,
+        "b_state": decision.state.value,
+        "b_due": decision.due_at,
+        "b_priority": decision.priority,
+        "b_attempts": decision.attempts,
+        "b_dials": decision.dials,
+        "b_outcome": outcome.value,
+        "b_now": now,
+    }
+
+
 async def _finish_plain(
     writes: Writes, settled: Sequence[tuple[int, Outcome, Decision]], now: datetime
 ) -> list[bool]:
@@ -180,34 +207,14 @@ async def _finish_plain(
     closed: list[bool] = []
     releases: list[dict[str, Any]] = []
     for attempt_id, outcome, decision in settled:
-        rows = await writes.rows(
-            _CLOSE,
-            {
-                "b_id": attempt_id,
-                "b_now": now,
-                "b_outcome": outcome.value,
-                "b_counted": decision.counted,
-            },
-        )
+        rows = await writes.rows(_CLOSE, _close_params(attempt_id, outcome, decision, now))
         closed.append(bool(rows))
         if not rows:
             continue
         contact_id, detail = rows[0]
         if "callback_id" in detail:
             raise _CallbackAttempt
-        releases.append(
-            {
-                "b_contact": contact_id,
-                "b_attempt": attempt_id,
-                "b_state": decision.state.value,
-                "b_due": decision.due_at,
-                "b_priority": decision.priority,
-                "b_attempts": decision.attempts,
-                "b_dials": decision.dials,
-                "b_outcome": outcome.value,
-                "b_now": now,
-            }
-        )
+        releases.append(_release_params(contact_id, attempt_id, outcome, decision, now))
     await writes.many(_RELEASE, releases)
     return closed
 
@@ -215,15 +222,8 @@ async def _finish_plain(
 async def _finish(
     conn: AsyncConnection, attempt_id: int, outcome: Outcome, decision: Decision, now: datetime
 ) -> bool:
-    a = t.attempts.c
-    closed = (
-        await conn.execute(
-            sa.update(t.attempts)
-            .where(a.id == attempt_id, a.ended_at.is_(None))
-            .values(ended_at=now, outcome=outcome.value, counted=decision.counted)
-            .returning(a.contact_id, a.detail)
-        )
-    ).one_or_none()
+    params = _close_params(attempt_id, outcome, decision, now)
+    closed = (await conn.execute(_CLOSE.statement, params)).one_or_none()
     if closed is None:
         return False
     contact_id, detail = closed
@@ -234,22 +234,8 @@ async def _finish(
     # Only the attempt holding the contact's claim settles it: a stale attempt (its
     # contact requeued and claimed again meanwhile) never releases a newer claim.
     # A contact put on the do-not-call list during the call stays there.
-    await conn.execute(
-        sa.update(t.contacts)
-        .where(*held_by(contact_id, attempt_id))
-        .values(
-            state=decision.state.value,
-            due_at=decision.due_at,
-            priority=decision.priority,
-            attempts=decision.attempts,
-            dials=decision.dials,
-            last_outcome=outcome.value,
-            lease_owner=None,
-            lease_expires_at=None,
-            attempt_id=None,
-            updated_at=now,
-        )
-    )
+    release = _release_params(contact_id, attempt_id, outcome, decision, now)
+    await conn.execute(_RELEASE.statement, release)
     return True
 
 
