@@ -88,11 +88,5 @@ class Calls:
         """Until no call is in flight."""
         await self._quiet.wait()
 
-    def of_campaign(self, campaign_id: int) -> list[Call]:
-        return [c for c in self._calls.values() if c.campaign.id == campaign_id]
-
-    def on_trunk(self, trunk: str) -> int:
-        return sum(1 for c in self._calls.values() if c.trunk == trunk)
-
     def contact_ids(self) -> set[int]:
         return {c.contact.id for c in self._calls.values()}
