@@ -16,6 +16,7 @@ from campaigns.retry import Decision, decide
 from campaigns.spec import CampaignSpec
 from campaigns.storage import tables as t
 from campaigns.storage.contacts import _dialing
+from campaigns.storage.engine import make_engine
 from campaigns.storage.store import SqlStore
 from dialer.testing import TEST_PG_URL
 from tests.conftest import NOW
@@ -467,6 +468,37 @@ async def test_claim_survives_a_lost_connection(engine: AsyncEngine) -> None:
     async with asyncio.timeout(10):
         assert len(await store.claim_due(cid, 1, NOW, "me", LEASE)) == 1
     assert len(await store.claim_due(cid, 5, NOW, "me", LEASE)) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_claims_past_the_pool_size_close_their_connections(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Claims running at once on more connections than the pool keeps: each connection
+    past its size is closed on return, and none is left open on the server."""
+    async with engine.connect() as conn:
+        schema = await conn.scalar(sa.text("SELECT current_schema()"))
+    small = make_engine(
+        TEST_PG_URL,
+        pool_size=1,
+        max_overflow=3,
+        connect_args={"server_settings": {"search_path": schema, "application_name": schema}},
+    )
+    store = SqlStore(small)
+    try:
+        cid = await running_campaign(store)
+        await store.add_contacts(cid, rows(*numbers(8)), NOW)
+        claimed = await asyncio.gather(
+            *(store.claim_due(cid, 1, NOW, f"me{n}", LEASE) for n in range(8))
+        )
+        ids = [c.id for batch in claimed for c in batch]
+        assert len(set(ids)) == len(ids) == 8
+        async with engine.connect() as conn:
+            count = sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a")
+            assert await conn.scalar(count, {"a": schema}) == 1
+    finally:
+        await small.dispose()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)

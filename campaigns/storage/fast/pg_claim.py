@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from campaigns.storage.transactions import retrying
 
@@ -68,10 +69,12 @@ async def claim_on_asyncpg(
                 # and a connection the server dropped leaves the pool.
                 lost = raw.is_closed()
                 if lost:
-                    pooled.invalidate()
+                    await greenlet_spawn(pooled.invalidate)
                 raise DBAPIError(sql, args, exc, connection_invalidated=lost) from exc
         finally:
-            pooled.close()
+            # In a greenlet, as SQLAlchemy's own connections do: a connection past the
+            # pool's size is closed on its return, and asyncpg's close is awaited.
+            await greenlet_spawn(pooled.close)
         return records
 
     return await retrying(once)
