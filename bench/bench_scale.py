@@ -140,6 +140,7 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
     answering: list[float] = []
     dispatch: list[float] = []
     counts = {"calls": 0, "settled": 0}
+    counts_all = {"calls": 0}
     outcomes: Counter[str] = Counter()
     measuring = False
 
@@ -165,6 +166,7 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
 
     async def timed_originate(*args: Any, **kwargs: Any) -> None:
         now = loop.time()
+        counts_all["calls"] += 1
         if measuring:
             counts["calls"] += 1
             dispatch.extend(now - t for t in answering)
@@ -189,6 +191,26 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
                 headers={"Authorization": f"Bearer {token}"},
             )
             r.raise_for_status()
+    if options.get("trace"):
+        # What the floor does over time, for the reader (stderr): a line every 5 s.
+        async def trace() -> None:
+            started, cpu_was, calls_was = loop.time(), time.process_time(), counts_all["calls"]
+            while True:
+                await asyncio.sleep(5)
+                cpu, calls = time.process_time(), counts_all["calls"]
+                seen = [engine.stats(c).answer_delays.values for c in engine.running_campaigns()]
+                recent = [d for window in seen for d in list(window)[-50:]] or [0.0]
+                print(
+                    f"t {loop.time() - started:6.0f}  calls in progress "
+                    f"{engine.calls_in_progress:6}  calls/s {(calls - calls_was) / 5:6.1f}  "
+                    f"cpu {(cpu - cpu_was) / 5:5.0%}  "
+                    f"answers seen at {statistics.mean(recent):5.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                cpu_was, calls_was = cpu, calls
+
+        tracer = asyncio.create_task(trace())
     await asyncio.sleep(options["warmup"])
     lags: list[float] = []
     concurrent: list[int] = []
@@ -202,6 +224,8 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
         concurrent.append(engine.calls_in_progress)
     cpu, took = time.process_time() - cpu0, loop.time() - t0
     measuring = False
+    if options.get("trace"):
+        tracer.cancel()
     # The simulator answers after 6 s: a longer delay seen is the service's events late.
     seen = [engine.stats(cid).answer_delays.values for cid in engine.running_campaigns()]
     delays = [d for window in seen for d in window] or [0.0]
@@ -303,6 +327,7 @@ async def run_step(
                     "warmup": args.warmup,
                     "seconds": args.seconds,
                     "profile": args.profile and f"{args.profile}/{backend}-{agents}-{n}.prof",
+                    "trace": args.trace,
                 }
                 children.append(
                     await asyncio.create_subprocess_exec(
@@ -316,7 +341,10 @@ async def run_step(
                 assert children[-1].stdin is not None
                 children[-1].stdin.write(json.dumps(options).encode())
                 children[-1].stdin.close()
+            watch = asyncio.create_task(parent_cpu()) if args.trace else None
             outs = await asyncio.gather(*(c.communicate() for c in children))
+            if watch is not None:
+                watch.cancel()
     results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outs]
     calls = sum(r["calls"] for r in results)
     outcomes: Counter[str] = Counter()
@@ -340,6 +368,16 @@ async def run_step(
         abandoned_pct=100 * abandoned / max(1, answered + abandoned),
         answer_delay=max(r["answer_delay"] for r in results),
     )
+
+
+async def parent_cpu() -> None:
+    """The simulator's process's CPU every 5 s (stderr, with --trace)."""
+    was = time.process_time()
+    while True:
+        await asyncio.sleep(5)
+        now = time.process_time()
+        print(f"simulator cpu {(now - was) / 5:5.0%}", file=sys.stderr, flush=True)
+        was = now
 
 
 async def reset_pg(url: str) -> None:
@@ -418,6 +456,9 @@ def main() -> None:
         "--pg-url",
         default=TEST_PG_URL.rsplit("/", 1)[0] + "/ringback_bench_scale",
         help="a database of its own: dropped and created for each step",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="each service prints its floor every 5 s (stderr)"
     )
     parser.add_argument("--profile", default="", help="a folder: cProfile each service into it")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
