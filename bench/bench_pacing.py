@@ -17,6 +17,10 @@ is abandoned, 8 hours. Pacers (``bench/pacers.py``):
 - ringback-learned: the same, given each call's chance from ``dialer.pacing.AnswerModel``
   learned online from the campaign's own attempts (attempts, last outcome, local hour),
   for the calls ringing and the contacts next in the queue;
+- bayes: the same pacer given each call's chance from the contact's earlier calls by
+  Bayes' rule on the call stream's own model: the ceiling of learning from history;
+- informed: the same pacer told each call's true chance (what the call stream draws its
+  fate from): the most that learning from the attempt history can reach;
 - clairvoyant: the same pacer told which ringing calls will be answered;
 - VICIdial's ADAPT_HARD_LIMIT, ADAPT_TAPERED and ADAPT_AVERAGE (``bench/vicidial.py``)
   with the settings below; the best of the three per floor size is compared.
@@ -115,7 +119,7 @@ VICIDIAL: dict[int, dict[str, vicidial.Settings]] = {
 }
 """Per floor size and method: the best settings found by --tune."""
 
-RINGBACK_PACERS = ("ringback", "ringback-learned", "clairvoyant")
+RINGBACK_PACERS = ("ringback", "ringback-learned", "bayes", "informed", "clairvoyant")
 
 
 def make_pacer(name: str, agents: int) -> Ringback | Vicidial:
@@ -123,6 +127,10 @@ def make_pacer(name: str, agents: int) -> Ringback | Vicidial:
         return Ringback("uniform")
     if name == "ringback-learned":
         return Ringback("learned")
+    if name == "bayes":
+        return Ringback("bayes")
+    if name == "informed":
+        return Ringback("informed")
     if name == "clairvoyant":
         return Ringback("clairvoyant", peek=0)
     return Vicidial(vicidial_settings(agents)[name])
@@ -362,15 +370,20 @@ def compare(args: argparse.Namespace) -> None:
         summary.append((agents, best))
     print()
     print("ratios (per seed): ringback / VICIdial best; gap closed = (learned - ringback) /")
-    print("(clairvoyant - ringback), talk minutes")
+    print("(clairvoyant - ringback), talk minutes; likewise bayes (the ceiling of learning from")
+    print("history) and the true chances (the informed pacer)")
     for agents, best in summary:
         for seed in args.seeds:
             rb = results[("ringback", agents, seed)]
             lr = results[("ringback-learned", agents, seed)]
             cv = results[("clairvoyant", agents, seed)]
+            inf = results[("informed", agents, seed)]
+            bay = results[("bayes", agents, seed)]
             vd = results[(best, agents, seed)]
             gap = cv.talk_per_agent_hour - rb.talk_per_agent_hour
             closed = (lr.talk_per_agent_hour - rb.talk_per_agent_hour) / gap if gap else 0.0
+            ceiling = (bay.talk_per_agent_hour - rb.talk_per_agent_hour) / gap if gap else 0.0
+            reach = (inf.talk_per_agent_hour - rb.talk_per_agent_hour) / gap if gap else 0.0
             vgap = (vd.talk_per_agent_hour - rb.talk_per_agent_hour) / gap if gap else 0.0
             ok = (
                 "met"
@@ -387,7 +400,9 @@ def compare(args: argparse.Namespace) -> None:
                 f"ringback {rb.talk_per_agent_hour / vd_talk:.3f}x, "
                 f"learned {lr.talk_per_agent_hour / vd_talk:.3f}x VICIdial "
                 f"{best.removeprefix('ADAPT_').lower()} (>= 1.05 at <= 3 %: {ok}); "
-                f"gap closed by learned {closed:+.0%} (VICIdial {vgap:+.0%})"
+                f"gap closed by learned {closed:+.0%}, bayes {ceiling:+.0%}, "
+                f"true chances {reach:+.0%} "
+                f"(VICIdial {vgap:+.0%})"
             )
     print(f"\n{len(jobs)} runs in {time.perf_counter() - started:.0f} s")
 

@@ -5,6 +5,12 @@
   ``dialer.pacing.AnswerModel``, learned online from this campaign's attempts (attempts
   so far, last outcome, the contact's local hour), for the calls ringing and for the
   contacts next in the queue;
+- ``bayes``: the same pacer given each call's chance computed from the contact's own
+  earlier calls (their local hours and outcomes) by Bayes' rule with the call stream's
+  own model (``callstream.Posterior``): the ceiling of any learning from attempt history;
+- ``informed``: the same pacer told each call's true chance (the number's own
+  propensity at the contact's local hour, which the call stream draws the fate from):
+  the most any learning from attempt history can reach, as no history tells more;
 - ``clairvoyant``: the same pacer told each call's fate (chance 1 or 0), ringing and
   next in the queue: the bound information can reach;
 - ``vicidial``: VICIdial's adaptive dial level (``bench/vicidial.py``).
@@ -15,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 
 import vicidial
-from callstream import START_UTC_HOUR
+from callstream import START_UTC_HOUR, CallStream, Posterior
 
 from campaigns.model import DialMode, Outcome
 from dialer.forecast.floorsim import Call, FloorSim, Lead
@@ -33,12 +39,13 @@ class Ringback(RingbackPacer):
     calls' own chances when ``info`` is learned or clairvoyant."""
 
     def __init__(self, info: str = "uniform", *, peek: int = PEEK) -> None:
-        assert info in ("uniform", "learned", "clairvoyant")
+        assert info in ("uniform", "learned", "bayes", "informed", "clairvoyant")
         super().__init__(DialMode.PREDICTIVE, CAP, max_concurrent=MAX_CONCURRENT)
         self.info = info
         self.peek = peek
         self.name = {"uniform": "ringback", "learned": "ringback-learned"}.get(info, info)
         self.model = AnswerModel()
+        self.posterior: Posterior | None = None
 
     def ringing_chances(self, sim: FloorSim, calls: list[Call]) -> tuple[float, ...]:
         if self.info == "uniform":
@@ -54,6 +61,13 @@ class Ringback(RingbackPacer):
         if self.info == "clairvoyant":
             fate = sim.stream.fate(lead, sim.now)
             return 1.0 if fate.outcome is Outcome.ANSWERED else 0.0
+        if self.info == "informed":
+            return sim.stream.fate(lead, sim.now).human_chance
+        if self.info == "bayes":
+            if self.posterior is None:
+                assert isinstance(sim.stream, CallStream)
+                self.posterior = Posterior(sim.stream)
+            return self.posterior.chance(lead.id, sim.stream.local_hour(lead, sim.now))
         return self.model.chance(lead.attempts, lead.last, sim.stream.local_hour(lead, sim.now))
 
     def chance(self, sim: FloorSim, lead: Lead) -> float | None:
@@ -63,6 +77,8 @@ class Ringback(RingbackPacer):
         super().settled(sim, call, outcome)
         human = outcome in (Outcome.ANSWERED, Outcome.ABANDONED)
         self.model.record(call.attempts_before, call.last_before, call.local_hour, human)
+        if self.posterior is not None:
+            self.posterior.observe(call.lead.id, call.local_hour, outcome)
 
 
 class Vicidial:
