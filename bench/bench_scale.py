@@ -9,8 +9,8 @@ a predictive campaign against the PBX simulator, which runs in this (the parent)
 and speaks AMI over TCP on 127.0.0.1. It stops raising the agents once dispatch p99
 passes 50 ms or the event loop lags more than 50 ms (p99). On PostgreSQL it then runs
 two service processes on the same database and campaign, each with the agent count one
-process carried, and prints how many settled outcomes per second they give together
-against one.
+process carried (or ``--two-agents``), and prints how many calls per second they put
+through to agents together against one process with as many agents.
 
 What is real: the service process as ``ringback serve`` runs it (its store on SQLite or
 PostgreSQL, its claims, attempts and settlements, the bridge's AMI client over TCP, the
@@ -433,11 +433,18 @@ async def bench(args: argparse.Namespace) -> None:
             f"{'met' if met else 'not met'})"
         )
         if backend == "postgresql":
+            if args.two_agents and args.two_agents != carried.agents:
+                # Two processes against one of the same size, where the machine's cores
+                # hold both (the simulator and PostgreSQL share them).
+                carried = await run_step(backend, url, args.two_agents, 1, args)
+                print(row(carried), flush=True)
             two = await run_step(backend, url, carried.agents, 2, args)
             print(row(two))
-            ratio = two.settled_per_s / carried.settled_per_s if carried.settled_per_s else 0
+            # Calls put through to an agent, not outcomes settled: a floor that dials
+            # far too much settles more and connects fewer.
+            ratio = two.answered_per_s / carried.answered_per_s if carried.answered_per_s else 0
             print(
-                f"two processes / one: {ratio:.2f}x settled outcomes per second "
+                f"two processes / one: {ratio:.2f}x calls put through to agents per second "
                 f"(target >= {TARGET_TWO}x: {'met' if ratio >= TARGET_TWO else 'not met'})"
             )
 
@@ -456,6 +463,9 @@ def main() -> None:
         "--pg-url",
         default=TEST_PG_URL.rsplit("/", 1)[0] + "/ringback_bench_scale",
         help="a database of its own: dropped and created for each step",
+    )
+    parser.add_argument(
+        "--two-agents", type=int, default=0, help="per process in the two-process pass"
     )
     parser.add_argument(
         "--trace", action="store_true", help="each service prints its floor every 5 s (stderr)"
