@@ -310,17 +310,24 @@ async def run_step(
         # Calls per agent per window, with room: the list must not run out.
         per_agent = int((args.warmup + args.seconds) / (TALK_SECONDS * args.time_scale) * 12) + 40
         tokens = await prepare(settings, agents * processes, agents * processes * per_agent)
-        async with PbxSimulator(
-            port=0,
-            weights=WEIGHTS,
-            time_scale=args.time_scale,
-            talk_seconds=TALK_SECONDS,
-            talk_varies=True,
-            seed=1,
-        ) as sim:
-            port = sim.port
+        async with contextlib.AsyncExitStack() as stack:
+            # One PBX for every process, as a site runs them; --pbx-each: one each.
+            sims = [
+                await stack.enter_async_context(
+                    PbxSimulator(
+                        port=0,
+                        weights=WEIGHTS,
+                        time_scale=args.time_scale,
+                        talk_seconds=TALK_SECONDS,
+                        talk_varies=True,
+                        seed=1 + n,
+                    )
+                )
+                for n in range(processes if args.pbx_each else 1)
+            ]
             children = []
             for n in range(processes):
+                port = sims[n % len(sims)].port
                 options = {
                     "settings": service_settings(folder, db_url, port, f"scale-{n}"),
                     "tokens": tokens[n * agents : (n + 1) * agents],
@@ -466,6 +473,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--two-agents", type=int, default=0, help="per process in the two-process pass"
+    )
+    parser.add_argument(
+        "--pbx-each", action="store_true", help="a simulator per process, not one shared"
     )
     parser.add_argument(
         "--trace", action="store_true", help="each service prints its floor every 5 s (stderr)"
