@@ -55,6 +55,11 @@ BUSY_AFTER = (1.0, 4.0)
 MEAN_TALK = 120.0
 
 
+def person_answers(propensity: float, local_hour: int) -> float:
+    """The chance a person answers a number of this propensity at this local hour."""
+    return min(0.95, propensity * HOUR_FACTOR.get(local_hour, 0.6) * SCALE)
+
+
 @dataclass(frozen=True, slots=True)
 class Contact:
     id: int
@@ -108,8 +113,7 @@ class CallStream:
             return 0.25
         if contact.invalid:
             return 0.0
-        factor = HOUR_FACTOR.get(local_hour, 0.6)
-        return min(0.95, contact.propensity * factor * SCALE)
+        return person_answers(contact.propensity, local_hour)
 
     def call(self, cid: int, dial: int, seconds: float) -> Fate:
         """The ``dial``-th call (from 0) to contact ``cid``, placed ``seconds`` into the day."""
@@ -169,9 +173,7 @@ class Posterior:
         self._cache: dict[tuple[int, int, int], float] = {}
 
     def _human(self, propensity: float, hour: int) -> float:
-        if not self.stream.realistic:
-            return 0.25
-        return min(0.95, propensity * HOUR_FACTOR.get(hour, 0.6) * SCALE)
+        return person_answers(propensity, hour) if self.stream.realistic else 0.25
 
     def observe(self, cid: int, hour: int, outcome: Outcome) -> None:
         """An earlier call to ``cid`` placed at its local ``hour`` ended with ``outcome``."""

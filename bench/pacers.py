@@ -10,7 +10,7 @@
   own model (``callstream.Posterior``): the ceiling of any learning from attempt history;
 - ``informed``: the same pacer told each call's true chance (the number's own
   propensity at the contact's local hour, which the call stream draws the fate from):
-  the most any learning from attempt history can reach, as no history tells more;
+  more than any attempt history can tell;
 - ``clairvoyant``: the same pacer told each call's fate (chance 1 or 0), ringing and
   next in the queue: the bound information can reach;
 - ``vicidial``: VICIdial's adaptive dial level (``bench/vicidial.py``).
