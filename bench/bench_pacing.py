@@ -20,7 +20,7 @@ is abandoned, 8 hours. Pacers (``bench/pacers.py``):
 - bayes: the same pacer given each call's chance from the contact's earlier calls by
   Bayes' rule on the call stream's own model: the ceiling of learning from history;
 - informed: the same pacer told each call's true chance (what the call stream draws its
-  fate from): the most that learning from the attempt history can reach;
+  fate from): more than any attempt history can tell;
 - clairvoyant: the same pacer told which ringing calls will be answered;
 - VICIdial's ADAPT_HARD_LIMIT, ADAPT_TAPERED and ADAPT_AVERAGE (``bench/vicidial.py``)
   with the settings below; the best of the three per floor size is compared.
@@ -127,10 +127,8 @@ def make_pacer(name: str, agents: int) -> Ringback | Vicidial:
         return Ringback("uniform")
     if name == "ringback-learned":
         return Ringback("learned")
-    if name == "bayes":
-        return Ringback("bayes")
-    if name == "informed":
-        return Ringback("informed")
+    if name in ("bayes", "informed"):
+        return Ringback(name)
     if name == "clairvoyant":
         return Ringback("clairvoyant", peek=0)
     return Vicidial(vicidial_settings(agents)[name])
