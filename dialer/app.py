@@ -134,10 +134,15 @@ class AgentSide:
 
 
 def build_services(
-    store: SqlStore, events: AgentEvents, clock: Clock, floor: AgentFloor | None = None
+    store: SqlStore,
+    events: AgentEvents,
+    clock: Clock,
+    floor: AgentFloor | None = None,
+    owner: str | None = None,
 ) -> Services:
-    """The agent side's use cases over the store (``floor``: the dialer's agents; the
-    forecast replays the store's history through the dialer's floor simulation)."""
+    """The agent side's use cases over the store (``floor``: the dialer's agents, ``owner``
+    its instance id; the forecast replays the store's history through the dialer's floor
+    simulation)."""
     return Services.build(
         SqlAgentStore(store.engine),
         store,
@@ -146,6 +151,7 @@ def build_services(
         floor=floor,
         history=store,
         simulator=simulate,
+        owner=owner,
     )
 
 
@@ -161,7 +167,7 @@ def build_api(
     hub = AgentHub()
     publisher = publisher or NullPublisher()
     notifier = Notifier(hub, publisher, Topics(settings.mqtt.topic_prefix))
-    services = build_services(store, notifier, clock, floor)
+    services = build_services(store, notifier, clock, floor, settings.instance_id)
     api = create_app(services, settings.api, hub, publisher=publisher)
     return AgentSide(services, hub, notifier, api)
 

@@ -9,7 +9,7 @@ id raise :class:`~campaigns.errors.NotFound`; a write the current state forbids 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from campaigns.callbacks import Callback, CallbackQuery, NewCallback
@@ -125,7 +125,10 @@ class InteractionStore(Protocol):
         contact_id: int | None = None,
         campaign_id: int | None = None,
         attempt_id: int | None = None,
-    ) -> Interaction: ...
+        owner: str | None = None,
+    ) -> Interaction:
+        """``owner``: the service whose agent has it (see :meth:`due_wrapups`)."""
+        ...
 
     async def get_interaction(self, interaction_id: int) -> Interaction: ...
 
@@ -157,11 +160,23 @@ class InteractionStore(Protocol):
         self, interaction_id: int, outcome: EndReasonOutcome
     ) -> Interaction: ...
 
-    async def due_wrapups(self, now: datetime, limit: int = 100) -> list[Interaction]:
-        """Interactions whose wrap-up countdown reached zero."""
+    async def due_wrapups(
+        self,
+        now: datetime,
+        limit: int = 100,
+        *,
+        owner: str | None = None,
+        others_overdue: timedelta = timedelta(0),
+    ) -> list[Interaction]:
+        """Interactions whose wrap-up countdown reached zero. Given ``owner``: its own and
+        those of no owner, and other services' only once ``others_overdue`` past zero."""
         ...
 
-    async def next_wrapup_deadline(self) -> datetime | None: ...
+    async def next_wrapup_deadline(
+        self, owner: str | None = None, others_overdue: timedelta = timedelta(0)
+    ) -> datetime | None:
+        """When :meth:`due_wrapups`, given the same arguments, has work next."""
+        ...
 
     async def followups(self, queue: str | None, limit: int = 100) -> list[Interaction]:
         """Interactions left open for further work, in ``queue`` (None: every queue)."""

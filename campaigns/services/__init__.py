@@ -61,6 +61,7 @@ class Services:
         floor: AgentFloor | None = None,
         history: HistoryStore | None = None,
         simulator: ForecastSimulator | None = None,
+        owner: str | None = None,
     ) -> Services:
         cases = Cases(store, events, clock)
         forecasts = None
@@ -68,7 +69,7 @@ class Services:
             forecasts = Forecasts(campaigns, history, simulator, clock)
         return cls(
             Users(store, clock),
-            Interactions(store, campaigns, events, clock, inbound_wrapup, floor),
+            Interactions(store, campaigns, events, clock, inbound_wrapup, floor, owner),
             Callbacks(store, campaigns, events, clock),
             cases,
             AgentStates(store, campaigns, events, floor, clock),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -41,6 +41,10 @@ from campaigns.wrapup import (
 
 log = structlog.get_logger()
 
+OTHERS_OVERDUE = timedelta(minutes=1)
+"""How long past zero another service's wrap-up countdown waits before this one wraps it
+up (that service may be gone; while it runs it wraps up its own agents' on time)."""
+
 
 @dataclass(frozen=True, slots=True)
 class InteractionView:
@@ -64,6 +68,7 @@ class Interactions:
         clock: Clock,
         inbound_wrapup: Wrapup | None = None,
         floor: AgentFloor | None = None,
+        owner: str | None = None,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
@@ -71,6 +76,10 @@ class Interactions:
         self._clock = clock
         self._inbound = inbound_wrapup
         self._floor = floor
+        self._owner = owner
+        """This service's name (its instance id), on the interactions its agents have:
+        each service wraps up its own agents' countdowns, where its roster can make them
+        ready again. None: every interaction is ours (one service)."""
 
     # The engine's side
 
@@ -96,6 +105,7 @@ class Interactions:
             contact_id=contact.id if contact else None,
             campaign_id=contact.campaign_id if contact else None,
             attempt_id=attempt_id,
+            owner=self._owner,
         )
         self._events.call_offered(
             interaction, dict(contact.attributes) if contact else None, callback
@@ -128,7 +138,10 @@ class Interactions:
         """Wrap up every interaction whose countdown reached zero, with the default reason."""
         now = now or self._clock()
         done = []
-        for interaction in await self._store.due_wrapups(now):
+        due = await self._store.due_wrapups(
+            now, owner=self._owner, others_overdue=OTHERS_OVERDUE
+        )
+        for interaction in due:
             settings = await self._wrapup_settings(interaction)
             outcome = None
             if settings and settings.default_end_reason and interaction.end_reason_id is None:
@@ -165,7 +178,7 @@ class Interactions:
 
     async def next_wrapup_deadline(self) -> datetime | None:
         """When ``auto_wrapup_due`` has work next: the engine sleeps until then or a wake-up."""
-        return await self._store.next_wrapup_deadline()
+        return await self._store.next_wrapup_deadline(self._owner, OTHERS_OVERDUE)
 
     async def may_become_ready(self, agent_id: int) -> bool:
         """False while a forced registration of the agent is missing."""

@@ -8,7 +8,7 @@ callback) is one transaction here. The statements of an agent's every call are p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +52,7 @@ _INTERACTION_GIVEN = (
     "started_at",
     "wrapup_extended",
     "registration_required",
+    "owner",
 )
 _END_REASON_COLUMNS = ("end_reason_id", "closed", "followup_queue", "end_description")
 _REGISTRATION_GIVEN = (
@@ -145,6 +146,7 @@ class InteractionRows(SqlBase):
         contact_id: int | None = None,
         campaign_id: int | None = None,
         attempt_id: int | None = None,
+        owner: str | None = None,
     ) -> Interaction:
         values = {
             "b_agent_id": agent_id,
@@ -156,6 +158,7 @@ class InteractionRows(SqlBase):
             "b_started_at": now,
             "b_wrapup_extended": False,
             "b_registration_required": False,
+            "b_owner": owner,
         }
 
         async def work(tx: Writes) -> Interaction:
@@ -303,26 +306,49 @@ class InteractionRows(SqlBase):
 
         return await self._tx(work)
 
-    async def due_wrapups(self, now: datetime, limit: int = 100) -> list[Interaction]:
+    async def due_wrapups(
+        self,
+        now: datetime,
+        limit: int = 100,
+        *,
+        owner: str | None = None,
+        others_overdue: timedelta = timedelta(0),
+    ) -> list[Interaction]:
         i = t.interactions.c
-        q = (
-            sa.select(t.interactions)
-            .where(i.wrapped_up_at.is_(None), i.wrapup_deadline <= now)
-            .order_by(i.wrapup_deadline)
-            .limit(limit)
-        )
+        q = sa.select(t.interactions).where(i.wrapped_up_at.is_(None), i.wrapup_deadline <= now)
+        if owner is not None:
+            q = q.where(
+                sa.or_(
+                    i.owner == owner,
+                    i.owner.is_(None),
+                    i.wrapup_deadline <= now - others_overdue,
+                )
+            )
+        q = q.order_by(i.wrapup_deadline).limit(limit)
         return [mappers.interaction(r) for r in await self._rows(q)]
 
-    async def next_wrapup_deadline(self) -> datetime | None:
+    async def next_wrapup_deadline(
+        self, owner: str | None = None, others_overdue: timedelta = timedelta(0)
+    ) -> datetime | None:
         i = t.interactions.c
+        if owner is None:
+            mine = sa.func.min(i.wrapup_deadline)
+            others = sa.null()
+        else:
+            ours = sa.or_(i.owner == owner, i.owner.is_(None))
+            mine = sa.func.min(sa.case((ours, i.wrapup_deadline)))
+            others = sa.func.min(sa.case((~ours, i.wrapup_deadline)))
         async with self._engine.connect() as conn:
-            value: datetime | None = (
-                await conn.execute(
-                    sa.select(sa.func.min(i.wrapup_deadline)).where(i.wrapped_up_at.is_(None))
-                )
-            ).scalar()
+            row = (
+                await conn.execute(sa.select(mine, others).where(i.wrapped_up_at.is_(None)))
+            ).one()
         # min() loses the column type on SQLite: give it back its zone.
-        return t.UtcDateTime().process_result_value(value, self._engine.dialect)
+        zoned = t.UtcDateTime()
+        first, theirs = (zoned.process_result_value(v, self._engine.dialect) for v in row)
+        if theirs is not None:
+            theirs += others_overdue
+            first = theirs if first is None else min(first, theirs)
+        return first
 
     async def followups(self, queue: str | None, limit: int = 100) -> list[Interaction]:
         i = t.interactions.c

@@ -273,6 +273,9 @@ interactions = sa.Table(
     _ts("wrapup_deadline", nullable=True),
     sa.Column("wrapup_extended", sa.Boolean, nullable=False),
     sa.Column("registration_required", sa.Boolean, nullable=False),
+    # The service whose agent has it (its instance id): that one wraps it up on time,
+    # others only once it is overdue (the owner may be gone). Empty: whoever looks.
+    sa.Column("owner", sa.String(100), nullable=True),
 )
 sa.Index(
     "ix_interactions_wrapup_due",

@@ -173,6 +173,36 @@ async def test_auto_wrapup_at_zero_with_default_reason(world: World) -> None:
     assert await it.next_wrapup_deadline() is None
 
 
+async def test_each_service_wraps_up_its_own_agents_countdowns(world: World) -> None:
+    """Two services on one database: each wraps up the countdowns of its own agents on
+    time (its roster makes them ready), the other's only once a minute overdue."""
+    w = world
+    east, west = (
+        Interactions(w.agent_store, w.store, w.events, w.clock, Wrapup(seconds=30), owner=name)
+        for name in ("east", "west")
+    )
+    contact = await w.store.get_contact(w.contact_id)
+    attempt = await w.store.start_attempt(contact, "test", NOW, NOW + timedelta(minutes=5))
+    await w.store.finish_attempt(attempt.id, Outcome.ANSWERED, ANSWERED, NOW)
+    call = await east.start_interaction(
+        w.agent.id, contact.phone, contact=contact, attempt_id=attempt.id
+    )
+    await east.end_interaction(call.id)
+    due = NOW + timedelta(seconds=30)
+    assert await east.next_wrapup_deadline() == due
+    assert await west.next_wrapup_deadline() == due + timedelta(minutes=1)
+    assert await west.auto_wrapup_due(due + timedelta(seconds=59)) == []
+    (done,) = await east.auto_wrapup_due(due)
+    assert done.id == call.id
+    assert await west.next_wrapup_deadline() is None
+    # East is gone: west wraps up what it left, a minute late.
+    left = await east.start_interaction(w.other.id, "+4799000000", Direction.INBOUND)
+    await east.end_interaction(left.id)
+    assert await west.auto_wrapup_due(NOW + timedelta(seconds=89)) == []
+    (done,) = await west.auto_wrapup_due(NOW + timedelta(seconds=90))
+    assert done.id == left.id
+
+
 async def test_extension_cancels_the_countdown(world: World) -> None:
     """An extended wrap-up has no deadline and is not wrapped up automatically."""
     w, it = world, world.services.interactions

@@ -91,6 +91,18 @@ def agent_ready(url: str, token: str) -> None:
     assert reply.status_code == 200, reply.text
 
 
+def state_becomes(url: str, token: str, state: str, within: float) -> bool:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        reply = httpx.get(
+            f"{url}/agents/me/state", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        if reply.json()["state"] == state:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def setup(
     tmp_path: Path, database_url: str, contacts: int, agents: int
 ) -> tuple[dict[str, str], list[str]]:
@@ -248,10 +260,16 @@ def test_two_services_share_one_postgresql_database(tmp_path: Path, pg_database:
             if left == 0:
                 break
             time.sleep(0.5)
+        # Each service wraps up its own agents' countdowns and makes them ready again (a
+        # countdown the other service wrapped up left its agent in wrap-up for good).
+        for url, token in urls:
+            assert state_becomes(url, token, "ready", within=15), "an agent stayed in wrap-up"
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             assert proc.wait(timeout=60) == 0
     owners = dict(rows(pg_database, "SELECT owner, count(*) FROM attempts GROUP BY owner"))
     assert set(owners) == {"dialer-0", "dialer-1"}, owners
+    handled = dict(rows(pg_database, "SELECT owner, count(*) FROM interactions GROUP BY owner"))
+    assert set(handled) == {"dialer-0", "dialer-1"}, handled
     check_invariants(pg_database, 30)
