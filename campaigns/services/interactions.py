@@ -138,9 +138,7 @@ class Interactions:
         """Wrap up every interaction whose countdown reached zero, with the default reason."""
         now = now or self._clock()
         done = []
-        due = await self._store.due_wrapups(
-            now, owner=self._owner, others_overdue=OTHERS_OVERDUE
-        )
+        due = await self._store.due_wrapups(now, owner=self._owner, others_overdue=OTHERS_OVERDUE)
         for interaction in due:
             settings = await self._wrapup_settings(interaction)
             outcome = None
