@@ -331,13 +331,9 @@ class InteractionRows(SqlBase):
         self, owner: str | None = None, others_overdue: timedelta = timedelta(0)
     ) -> datetime | None:
         i = t.interactions.c
-        if owner is None:
-            mine = sa.func.min(i.wrapup_deadline)
-            others = sa.null()
-        else:
-            ours = sa.or_(i.owner == owner, i.owner.is_(None))
-            mine = sa.func.min(sa.case((ours, i.wrapup_deadline)))
-            others = sa.func.min(sa.case((~ours, i.wrapup_deadline)))
+        ours = sa.true() if owner is None else sa.or_(i.owner == owner, i.owner.is_(None))
+        mine = sa.func.min(sa.case((ours, i.wrapup_deadline)))
+        others = sa.func.min(sa.case((~ours, i.wrapup_deadline)))
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(sa.select(mine, others).where(i.wrapped_up_at.is_(None)))
