@@ -177,7 +177,8 @@ class Store(Protocol):
         ...
 
     async def open_due_callbacks(self) -> list[Callback]:
-        """Callbacks that are due and not yet delivered, oldest first (survives a restart)."""
+        """Callbacks that are due and not yet delivered, oldest first (survives a restart);
+        not those being called now (their contact is dialling)."""
         ...
 
     async def start_callback_attempt(

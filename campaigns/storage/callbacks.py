@@ -101,7 +101,12 @@ class CallbackDelivery(SqlBase):
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(t.callbacks)
-                .where(cb.state == CallbackState.DUE.value)
+                .join(t.contacts, t.contacts.c.id == cb.contact_id)
+                .where(
+                    cb.state == CallbackState.DUE.value,
+                    # Not while a service calls it (the contact is dialling then).
+                    t.contacts.c.state == ContactState.CALLBACK.value,
+                )
                 .order_by(cb.due_at, cb.id)
             )
             return [mappers.callback(row) for row in rows]

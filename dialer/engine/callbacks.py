@@ -110,8 +110,10 @@ class CallbackDelivery:
                     if callback.reserved_until
                     else None,
                 )
-            if pending:
-                await self._refresh(pending)
+            if pending or look:
+                # On a look, also the callbacks another service made due: it may have no
+                # agent for them (a service takes every campaign's due callbacks).
+                await self._refresh(pending, add_new=look)
             deadlines: list[datetime] = []
             held: set[int] = set()
             demand: dict[int, int] = {}
@@ -150,14 +152,18 @@ class CallbackDelivery:
                 timeout = min(timeout, seconds_until(self._clock, min(deadlines)) + 0.01)
             await wait(self._wake, timeout)
 
-    async def _refresh(self, pending: dict[int, Callback]) -> None:
+    async def _refresh(self, pending: dict[int, Callback], *, add_new: bool) -> None:
         """Route each pending callback as the store has it now: a manager may have given it
-        to another owner (reserved for them anew), rebooked or cancelled it meanwhile."""
+        to another owner (reserved for them anew), rebooked or cancelled it meanwhile, or
+        another service is calling it. ``add_new``: take in the due ones not pending."""
         before = dict(pending)
         stored = await guard(self._store.open_due_callbacks())
         if stored is None:
             return
         current = {callback.id: callback for callback in stored}
+        if add_new:
+            for callback_id, callback in current.items():
+                pending.setdefault(callback_id, callback)
         for callback_id, known in before.items():
             if pending.get(callback_id) is not known:
                 continue  # offered again (missed) while we read: that one is newer

@@ -139,6 +139,27 @@ def test_callback_for_all_agents_goes_to_the_first_free_agent(tmp_path: Path) ->
     run(tmp_path, None, script)
 
 
+def test_a_callback_another_service_made_due_is_delivered_here(tmp_path: Path) -> None:
+    """Services on one database each take every campaign's due callbacks; one may take a
+    callback it has no agent for. The others find it on their next look and deliver it."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor, callback_id = await callback_floor(loop, tmp_path, owner=None, max_idle=15)
+        await floor.start()
+        floor.login(OTHER)
+        await floor.sleep(60)
+        with counted(loop):  # the other service, its clock at the due time
+            (taken,) = await floor.raw.take_due_callbacks(DUE)
+        assert taken.id == callback_id
+        await floor.sleep(10 * 60)
+        assert delivered_to(floor) == [OTHER]
+        assert await first_attempt_start(floor) < timedelta(seconds=1)
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
+
+
 def test_callback_listed_until_due_and_not_dialled_early(tmp_path: Path) -> None:
     """Before its time a callback is only booked: no call, no reservation."""
 
