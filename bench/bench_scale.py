@@ -201,11 +201,13 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
                 cpu, calls = time.process_time(), counts_all["calls"]
                 seen = [engine.stats(c).answer_delays.values for c in engine.running_campaigns()]
                 recent = [d for window in seen for d in list(window)[-50:]] or [0.0]
+                talk = [engine.stats(c).mean_talk for c in engine.running_campaigns()]
                 print(
                     f"t {loop.time() - started:6.0f}  calls in progress "
                     f"{engine.calls_in_progress:6}  calls/s {(calls - calls_was) / 5:6.1f}  "
                     f"cpu {(cpu - cpu_was) / 5:5.0%}  "
-                    f"answers seen at {statistics.mean(recent):5.1f} s",
+                    f"answers seen at {statistics.mean(recent):5.1f} s  "
+                    f"talk measured {statistics.mean(talk or [0.0]):5.1f} s",
                     file=sys.stderr,
                     flush=True,
                 )
