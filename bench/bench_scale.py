@@ -196,22 +196,29 @@ async def measure(running: Running_, options: dict[str, Any], httpx: Any) -> dic
         # What the floor does over time, for the reader (stderr): a line every 5 s.
         async def trace() -> None:
             started, cpu_was, calls_was = loop.time(), time.process_time(), counts_all["calls"]
+            answered_was = abandoned_was = 0
             while True:
                 await asyncio.sleep(5)
                 cpu, calls = time.process_time(), counts_all["calls"]
-                seen = [engine.stats(c).answer_delays.values for c in engine.running_campaigns()]
+                stats = [engine.stats(c) for c in engine.running_campaigns()]
+                seen = [s.answer_delays.values for s in stats]
                 recent = [d for window in seen for d in list(window)[-50:]] or [0.0]
-                talk = [engine.stats(c).mean_talk for c in engine.running_campaigns()]
+                talk = [s.mean_talk for s in stats] or [0.0]
+                answered = sum(s.answered for s in stats)
+                abandoned = sum(s.abandoned for s in stats)
+                dropped = (abandoned - abandoned_was) / max(1, answered - answered_was)
                 print(
                     f"t {loop.time() - started:6.0f}  calls in progress "
                     f"{engine.calls_in_progress:6}  calls/s {(calls - calls_was) / 5:6.1f}  "
                     f"cpu {(cpu - cpu_was) / 5:5.0%}  "
                     f"answers seen at {statistics.mean(recent):5.1f} s  "
-                    f"talk measured {statistics.mean(talk or [0.0]):5.1f} s",
+                    f"abandoned {dropped:6.1%}  ended calls' mean talk "
+                    f"{statistics.mean(talk):5.1f} s",
                     file=sys.stderr,
                     flush=True,
                 )
                 cpu_was, calls_was = cpu, calls
+                answered_was, abandoned_was = answered, abandoned
 
         tracer = asyncio.create_task(trace())
     await asyncio.sleep(options["warmup"])

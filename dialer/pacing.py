@@ -128,6 +128,8 @@ class CampaignStats:
     resolve_times: Durations = field(default_factory=Durations)
     """Seconds from placing to the outcome, of calls nobody answered."""
     talk_times: Durations = field(default_factory=Durations)
+    talk_ends: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=_WINDOW))
+    """(ended at, seconds) of the talks in ``talk_times`` recorded with their end."""
     wrapup_times: Durations = field(default_factory=Durations)
     answered: int = 0
     """Calls answered by a person, abandoned ones included."""
@@ -172,8 +174,13 @@ class CampaignStats:
         while young and young[0][0] <= settled_before:
             self.results.append(heapq.heappop(young)[2])
 
-    def record_talk(self, seconds: float) -> None:
+    def record_talk(self, seconds: float, ended_at: float | None = None) -> None:
+        """A talk of ``seconds`` ended (at ``ended_at`` on the loop's clock, if given)."""
         self.talk_times.append(seconds)
+        if ended_at is None:
+            self.talk_ends.clear()
+        else:
+            self.talk_ends.append((ended_at, seconds))
 
     def record_wrapup(self, seconds: float) -> None:
         self.wrapup_times.append(seconds)
@@ -210,21 +217,35 @@ class CampaignStats:
     def mean_talk(self) -> float:
         return self.talk_times.mean(120.0)
 
-    def talk_estimate(self, talking: Sequence[float]) -> float:
-        """Mean talk time, counting the calls still going on (``talking``: seconds so far).
+    def talk_estimate(self, talking: Sequence[float], now: float | None = None) -> float:
+        """Mean talk time, counting the calls still going on (``talking``: seconds so far;
+        ``now``: the loop's clock).
 
-        Until the window is full the calls that ended are the short ones, the long ones
-        still going on: the mean of the ended ones alone is too short, and a pacer that
-        believes it dials for agents who are not coming back (on the scale benchmark a
-        100-agent floor dropped 15 % of its answered calls in its first two minutes). Time
-        on call over calls ended (the exponential law's estimate with the calls not yet
-        ended) counts the long calls too.
+        The calls that ended are the short ones while the long ones still go on: the mean
+        of the ended ones alone is too short, and a pacer that believes it dials for
+        agents who are not coming back. Talk is taken as exponential, whose rate is the
+        endings over the time on call: since the start while fewer than a window of calls
+        ended (on the scale benchmark a 100-agent floor dropped 15 % of its answered calls
+        in its first two minutes without it); then over the time the window's endings
+        span, counting only the time on call within it. The mean of the window's ended
+        calls alone stays short for minutes after a floor starts together: at 500 agents
+        it read 22 s at 60 s and 34 s at 85 s (60 s true), and the pacer dropped 19-31 %
+        of the answered calls between 60 and 90 s.
         """
         ended = len(self.talk_times)
-        if ended == 0 or ended >= _WINDOW or not talking:
+        if ended == 0 or not talking:
             return self.mean_talk
-        exposure = sum(self.talk_times.values) + sum(talking)
-        return max(self.mean_talk, exposure / ended)
+        if ended < _WINDOW:
+            exposure = sum(self.talk_times.values) + sum(talking)
+            return max(self.mean_talk, exposure / ended)
+        ends = self.talk_ends
+        if now is None or len(ends) < ended:
+            return self.mean_talk
+        start = ends[0][0]
+        span = now - start
+        exposure = sum(min(seconds, end - start) for end, seconds in ends)
+        exposure += sum(min(t, span) for t in talking)
+        return exposure / ended if exposure > 0 else self.mean_talk
 
     @property
     def mean_wrapup(self) -> float:
@@ -325,6 +346,8 @@ class Floor:
     ring_timeout: float = 30.0
     abandon_wait: float = 2.0
     """How long an answered call may wait for an agent before it is abandoned."""
+    at: float | None = None
+    """The loop's clock at this look (None: unknown), for the talk time's window."""
     chances: tuple[float, ...] = ()
     """Each ringing call's own chance of a person answering, as judged when it was placed
     (:class:`AnswerModel`), in the order of ``ringing``; empty: the campaign's rate."""
@@ -372,7 +395,7 @@ def _predictive(
     # and then wraps up: free within the horizon with chance
     # 1 - exp(-(horizon - wrap-up) / mean talk).
     horizon = stats.mean_answer_delay + wait
-    mean_talk = stats.talk_estimate(floor.talking)
+    mean_talk = stats.talk_estimate(floor.talking, floor.at)
     finishing = 1 - math.exp(-max(0.0, horizon - stats.mean_wrapup) / mean_talk)
     # An agent back from wrap-up in e seconds can take a call placed now if it is
     # answered after e - wait.

@@ -216,7 +216,9 @@ class CallFlow:
             seat = self._roster.get(call.agent_id)
             if seat is not None and seat.status is AgentStatus.ON_CALL:
                 self._roster.wrapup(call.agent_id, self._clock.now())
-            self._stats(call.campaign.id).record_talk(event.talk_seconds)
+            self._stats(call.campaign.id).record_talk(
+                event.talk_seconds, asyncio.get_running_loop().time()
+            )
             self._events.call_ended(call.agent_id, call.attempt_id, event.talk_seconds)
         if not call.settled and call.outcome is None:
             # Ended before any outcome was seen (connection lost): nothing more will come.

@@ -122,6 +122,7 @@ class Placer:
             waiting=waiting,
             ring_timeout=dialing.ring_timeout_seconds,
             abandon_wait=self._config.abandon_wait,
+            at=loop_now,
         )
         wanted = calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
         return wanted, recheck_in(dialing.mode, floor, stats)

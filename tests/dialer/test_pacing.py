@@ -342,6 +342,32 @@ def test_long_calls_still_going_on_count_in_the_talk_time() -> None:
     assert stats.talk_estimate(talking.talking) == pytest.approx(15.0)
 
 
+def test_talk_time_after_a_floor_starts_together_counts_the_calls_going_on() -> None:
+    """500 agents start together, each taking call after call (talk exponential, 60 s on
+    average, 1 s between calls). 70 s later the last 400 calls that ended are short ones
+    (30 s on average: an agent with short calls ends many), and most first calls still go
+    on: the estimate counts the time on call within the window those endings span."""
+    for seed in range(3):
+        rng = random.Random(seed)
+        now = 70.0
+        ends: list[tuple[float, float]] = []
+        talking: list[float] = []
+        for _ in range(500):
+            t = rng.uniform(0, 5)
+            while t < now:
+                seconds = rng.expovariate(1 / 60)
+                if t + seconds >= now:
+                    talking.append(now - t)
+                    break
+                ends.append((t + seconds, seconds))
+                t += seconds + 1.0
+        stats = measured(0.25)
+        for end, seconds in sorted(ends):
+            stats.record_talk(seconds, ended_at=end)
+        assert stats.mean_talk < 35
+        assert stats.talk_estimate(talking, now) == pytest.approx(60, rel=0.12)
+
+
 def test_the_answer_rate_waits_for_a_cohort_to_settle() -> None:
     """A burst of 100 calls, 20 answered after 6 s, 80 ringing out at 30 s: taken as they
     settle the rate would read all answers, then all no-answers; it counts them only once
