@@ -202,6 +202,8 @@ async def build(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings))
+        # Starting: nobody is logged in to this service yet, whatever a crash left.
+        await store.log_out_agents_of(settings.instance_id)
         bridge, simulator = await stack.enter_async_context(
             open_bridge(settings, simulator_options=simulator_options)
         )

@@ -60,6 +60,10 @@ class UserStore(Protocol):
 
     async def set_user_active(self, user_id: int, active: bool) -> None: ...
 
+    async def set_logged_in_to(self, user_id: int, service: str | None) -> None:
+        """The service (its instance id) the agent logged in to; None: logged out."""
+        ...
+
 
 class CatalogueStore(Protocol):
     """Wrap-up categories and topics, and end reasons."""

@@ -6,7 +6,7 @@ Docstrings live here; implementations (:mod:`campaigns.storage`) stay terse. Ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -174,6 +174,15 @@ class Store(Protocol):
         The reservation runs for the campaign's ``callback_reservation_minutes`` from the
         due time. Returns the callbacks moved.
         """
+        ...
+
+    async def agents_logged_in_elsewhere(self, agent_ids: Iterable[int], service: str) -> set[int]:
+        """Those of ``agent_ids`` logged in to a service other than ``service``."""
+        ...
+
+    async def log_out_agents_of(self, service: str) -> int:
+        """Agents recorded as logged in to ``service`` are logged out (it is starting: its
+        roster is empty). Returns how many."""
         ...
 
     async def open_due_callbacks(self) -> list[Callback]:

@@ -72,7 +72,7 @@ class Services:
             Interactions(store, campaigns, events, clock, inbound_wrapup, floor, owner),
             Callbacks(store, campaigns, events, clock),
             cases,
-            AgentStates(store, campaigns, events, floor, clock),
+            AgentStates(store, campaigns, events, floor, clock, owner),
             Followups(store, cases, clock),
             campaigns,
             clock,

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from campaigns import wrapup as rules
 from campaigns.errors import Code, Conflict, Invalid, NotFound
-from campaigns.ports import AgentEvents, AgentFloor, Clock, InteractionStore, Store
+from campaigns.ports import AgentEvents, AgentFloor, Clock, InteractionStore, Store, UserStore
 from campaigns.users import AgentState, Role, User, check_extension, require_manager
+
+
+class AgentStateStore(InteractionStore, UserStore, Protocol):
+    """What agent states read (missing registrations) and write (where agents are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +33,20 @@ class AgentStates:
 
     def __init__(
         self,
-        store: InteractionStore,
+        store: AgentStateStore,
         campaigns: Store,
         events: AgentEvents,
         floor: AgentFloor | None = None,
         clock: Clock | None = None,
+        service: str | None = None,
     ) -> None:
         self._store = store
         self._campaigns = campaigns
         self._events = events
         self._floor = floor
+        self._service = service
+        """This service's name (instance id), recorded on the agents logged in to its floor:
+        services sharing a database route callbacks reserved for an agent by it."""
         self._clock = clock
         # One entry per user who ever set a state: bounded by the users table.
         self._states: dict[int, tuple[AgentState, str | None, datetime | None]] = {}
@@ -80,6 +89,8 @@ class AgentStates:
         current, _ = floor.state_of(user.id)
         if state is AgentState.LOGGED_OUT:
             floor.log_out(user.id)
+            if self._service is not None:
+                await self._store.set_logged_in_to(user.id, None)
             return AgentState.LOGGED_OUT
         if current.on_a_call:
             raise Conflict("the agent is on a call", code=Code.AGENT_ON_CALL)
@@ -87,6 +98,8 @@ class AgentStates:
             # An extension stored before dial strings were checked is checked again here.
             phone = check_extension(user.extension) or f"PJSIP/{user.username}"
             floor.log_in(user.id, phone, campaigns)
+            if self._service is not None and current is AgentState.LOGGED_OUT:
+                await self._store.set_logged_in_to(user.id, self._service)
         if state is AgentState.READY:
             floor.ready(user.id)
         else:

@@ -3,6 +3,7 @@ them) for the dialer, and booking, rebooking and cancelling for agents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,27 @@ class CallbackDelivery(SqlBase):
                 ).one()
                 taken.append(mappers.callback(row))
             return taken
+
+        return await self._tx(work)
+
+    async def agents_logged_in_elsewhere(self, agent_ids: Iterable[int], service: str) -> set[int]:
+        wanted = list(agent_ids)
+        if not wanted:
+            return set()
+        agents = t.agents.c
+        query = sa.select(agents.id).where(
+            agents.id.in_(wanted), agents.logged_in_to.isnot(None), agents.logged_in_to != service
+        )
+        return {row[0] for row in await self._rows(query)}
+
+    async def log_out_agents_of(self, service: str) -> int:
+        async def work(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                sa.update(t.agents)
+                .where(t.agents.c.logged_in_to == service)
+                .values(logged_in_to=None)
+            )
+            return result.rowcount
 
         return await self._tx(work)
 

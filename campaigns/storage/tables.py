@@ -157,6 +157,9 @@ agents = sa.Table(
     sa.Column("extension", sa.String(100), nullable=True),
     _ts("created_at"),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The service (instance id) the agent is logged in to; empty: logged out everywhere.
+    # Services sharing a database route callbacks reserved for an agent by it.
+    sa.Column("logged_in_to", sa.String(100), nullable=True),
 )
 
 callbacks = sa.Table(

@@ -67,6 +67,17 @@ class UserRows(SqlBase):
         if await self._tx(work) != 1:
             raise NotFound(f"no user {user_id}")
 
+    async def set_logged_in_to(self, user_id: int, service: str | None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            agents = t.agents.c
+            query = sa.update(t.agents).where(agents.id == user_id)
+            if service is None:
+                await conn.execute(query.values(logged_in_to=None))
+            else:
+                await conn.execute(query.values(logged_in_to=service))
+
+        await self._tx(work)
+
     async def set_token_hash(self, user_id: int, token_hash: str) -> None:
         async def work(conn: AsyncConnection) -> int:
             result = await conn.execute(

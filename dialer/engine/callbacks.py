@@ -62,6 +62,8 @@ class CallbackDelivery:
         self._pending: dict[int, Callback] = {}
         """Due callbacks not yet delivered (bounded by the store's due callbacks)."""
         self._demand: dict[int, int] = {}
+        self._elsewhere: set[int] = set()
+        """Owners of pending callbacks logged in to another service, as of the last look."""
 
     def wake(self) -> None:
         """Campaigns or callbacks changed: read the due callbacks from the store again now."""
@@ -114,6 +116,8 @@ class CallbackDelivery:
                 # On a look, also the callbacks another service made due: it may have no
                 # agent for them (a service takes every campaign's due callbacks).
                 await self._refresh(pending, add_new=look)
+            if look:
+                await self._owners_elsewhere(pending)
             deadlines: list[datetime] = []
             held: set[int] = set()
             demand: dict[int, int] = {}
@@ -121,7 +125,7 @@ class CallbackDelivery:
                 campaign = self._known(callback.campaign_id)
                 if campaign is None or campaign.state is not CampaignState.RUNNING:
                     continue
-                decision = route(callback, self._roster, now)
+                decision = route(callback, self._roster, now, self._elsewhere)
                 seat: Seat | None = None
                 if decision.route is Route.OWNER:
                     seat = self._roster.take_free(
@@ -130,6 +134,10 @@ class CallbackDelivery:
                 elif decision.route is Route.WAIT_FOR_OWNER:
                     assert callback.owner_id is not None and decision.until is not None
                     held.add(callback.owner_id)
+                    deadlines.append(decision.until)
+                    continue
+                elif decision.route is Route.ELSEWHERE:
+                    assert decision.until is not None
                     deadlines.append(decision.until)
                     continue
                 else:
@@ -151,6 +159,18 @@ class CallbackDelivery:
             if deadlines:
                 timeout = min(timeout, seconds_until(self._clock, min(deadlines)) + 0.01)
             await wait(self._wake, timeout)
+
+    async def _owners_elsewhere(self, pending: dict[int, Callback]) -> None:
+        """Which owners of pending callbacks, not logged in here, are logged in to another
+        service (read on looks only: agents' state changes do not read the store)."""
+        absent = {
+            c.owner_id
+            for c in pending.values()
+            if c.owner_id is not None and self._roster.get(c.owner_id) is None
+        }
+        found = await guard(self._store.agents_logged_in_elsewhere(absent, self._config.owner))
+        if found is not None:
+            self._elsewhere = found
 
     async def _refresh(self, pending: dict[int, Callback], *, add_new: bool) -> None:
         """Route each pending callback as the store has it now: a manager may have given it

@@ -203,6 +203,21 @@ async def test_each_service_wraps_up_its_own_agents_countdowns(world: World) -> 
     assert done.id == left.id
 
 
+async def test_where_agents_are_logged_in(world: World) -> None:
+    """Services sharing a database record which one each agent is logged in to; a
+    service starting logs out everyone recorded as its own."""
+    w = world
+    await w.agent_store.set_logged_in_to(w.agent.id, "east")
+    await w.agent_store.set_logged_in_to(w.other.id, "west")
+    everyone = [w.agent.id, w.other.id, w.manager.id]
+    assert await w.store.agents_logged_in_elsewhere(everyone, "east") == {w.other.id}
+    assert await w.store.agents_logged_in_elsewhere([], "east") == set()
+    assert await w.store.log_out_agents_of("west") == 1
+    assert await w.store.agents_logged_in_elsewhere(everyone, "east") == set()
+    await w.agent_store.set_logged_in_to(w.agent.id, None)
+    assert await w.store.agents_logged_in_elsewhere(everyone, "west") == set()
+
+
 async def test_extension_cancels_the_countdown(world: World) -> None:
     """An extended wrap-up has no deadline and is not wrapped up automatically."""
     w, it = world, world.services.interactions

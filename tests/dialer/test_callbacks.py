@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from campaigns.callbacks import CallbackState
 from campaigns.model import ContactState, Outcome
 from campaigns.storage import tables as t
+from campaigns.storage.store import SqlAgentStore
 from dialer.callbacks import Decision, Route, route
 from dialer.roster import AgentStatus
 from dialer.testing import CallModel, VirtualTimeLoop
@@ -230,7 +231,6 @@ def test_callback_reassigned_while_due_goes_to_its_new_owner(tmp_path: Path) -> 
     """A manager gives a due callback, waiting for its busy owner, to a free agent: the
     engine routes it by its new owner when it next looks (at most ``max_idle``, the
     production 15 s, later), not when the old owner's reservation runs out."""
-    from campaigns.storage.store import SqlAgentStore
 
     async def main(loop: VirtualTimeLoop) -> None:
         floor, callback_id = await callback_floor(loop, tmp_path, owner=OWNER, max_idle=15.0)
@@ -246,6 +246,31 @@ def test_callback_reassigned_while_due_goes_to_its_new_owner(tmp_path: Path) -> 
         assert moved.reserved_until == floor.now() + timedelta(minutes=20)
         await floor.sleep(20)
         assert delivered_to(floor) == [OTHER]
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
+
+
+def test_owner_logged_in_to_another_service_is_left_to_it_while_reserved(
+    tmp_path: Path,
+) -> None:
+    """Services sharing a database: the owner is logged in to the other one, so this one
+    leaves the callback to it, and gives it to its own free agent only once the
+    reservation has run out (20 minutes)."""
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor, _ = await callback_floor(loop, tmp_path, owner=OWNER, max_idle=15.0)
+        with counted(loop):
+            await SqlAgentStore(floor.raw.engine).set_logged_in_to(OWNER, "the-other-service")
+        await floor.start()
+        floor.login(OTHER)
+        await floor.sleep(29 * 60)  # 19 minutes past due
+        assert delivered_to(floor) == []
+        await floor.sleep(2 * 60)
+        assert delivered_to(floor) == [OTHER]
+        waited = await first_attempt_start(floor)
+        assert timedelta(minutes=20) <= waited < timedelta(minutes=20, seconds=1)
         await floor.stop()
         await floor.close()
 
@@ -270,9 +295,12 @@ def test_routing_decision_table() -> None:
         created_at=START,
         reserved_until=DUE + timedelta(minutes=20),
     )
-    assert route(callback, roster, DUE) == Decision(Route.ANY_AGENT)
-    roster.login(OWNER, "PJSIP/a1", [1], START)
     until = DUE + timedelta(minutes=20)
+    assert route(callback, roster, DUE) == Decision(Route.ANY_AGENT)
+    # Logged in to another service on the same database: left to it while reserved.
+    assert route(callback, roster, DUE, {OWNER}) == Decision(Route.ELSEWHERE, until)
+    assert route(callback, roster, until, {OWNER}) == Decision(Route.ANY_AGENT)
+    roster.login(OWNER, "PJSIP/a1", [1], START)
     assert route(callback, roster, DUE) == Decision(Route.WAIT_FOR_OWNER, until)
     assert route(callback, roster, until) == Decision(Route.ANY_AGENT)
     roster.ready(OWNER, START)

@@ -251,6 +251,10 @@ def test_two_services_share_one_postgresql_database(tmp_path: Path, pg_database:
         for url, token in urls:
             wait_http(url)
             agent_ready(url, token)
+        # Each agent is recorded as logged in to its own service (callbacks reserved for
+        # an agent are left to the service the agent is logged in to).
+        where = rows(pg_database, "SELECT logged_in_to FROM agents ORDER BY id")
+        assert [r[0] for r in where] == ["dialer-0", "dialer-1"]
         end = time.monotonic() + 60
         while time.monotonic() < end:
             left = rows(
