@@ -106,6 +106,12 @@ class AmiBridge(Protocol):
         ...
 
     @property
+    def event_lag(self) -> float:
+        """Seconds the last call event taken from :meth:`call_events` had waited for its
+        consumer since Asterisk's message was read: how far behind the process is."""
+        ...
+
+    @property
     def available(self) -> bool:
         """Asterisk takes calls now: logged in, and not shutting down."""
         ...
@@ -186,7 +192,8 @@ class AsteriskAmiBridge:
             amd_timeout=amd_timeout,
             clock=time.monotonic,
         )
-        self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[float, CallEvent]] = asyncio.Queue()
+        self._event_lag = 0.0
         self._wakeup = asyncio.Event()
         self._timer_target = math.inf
         self._timer: asyncio.Task[None] | None = None
@@ -369,8 +376,15 @@ class AsteriskAmiBridge:
         log.info("hangup_no_channel", attempt_id=attempt_id)
 
     async def call_events(self) -> AsyncIterator[CallEvent]:
+        loop = asyncio.get_running_loop()
         while True:
-            yield await self._events.get()
+            read_at, event = await self._events.get()
+            self._event_lag = loop.time() - read_at
+            yield event
+
+    @property
+    def event_lag(self) -> float:
+        return self._event_lag
 
     @property
     def available(self) -> bool:
@@ -477,7 +491,7 @@ class AsteriskAmiBridge:
                     talk_seconds=round(event.talk_seconds, 1),
                     lost=event.lost,
                 )
-            self._events.put_nowait(event)
+            self._events.put_nowait((asyncio.get_running_loop().time(), event))
 
     def _rearm(self) -> None:
         deadline = self._tracker.next_deadline()

@@ -123,6 +123,8 @@ class SimulatedPbx:
         self._random = random.Random(seed)
         self._outcome_for = outcome_for
         self._events: asyncio.Queue[CallEvent] = asyncio.Queue()
+        self.event_lag = 0.0
+        """How far behind the engine reads itself (virtual time never is: tests set it)."""
         self._calls: dict[str, _SimCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.originates: list[tuple[str, str]] = []

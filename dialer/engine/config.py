@@ -29,6 +29,9 @@ class EngineConfig:
     abandon_wait: float = 2.0
     """An answered call with no agent after this long is abandoned (regulators: 2 s)."""
     drain_timeout: float = 120.0
+    behind_after: float = 1.0
+    """Call events waiting longer than this for the engine: it is behind, and predictive
+    campaigns dial only for free agents until it has caught up."""
     trunks: Mapping[str, TrunkLimit] = field(default_factory=dict)
 
     def trunk(self, name: str) -> TrunkLimit:

@@ -17,7 +17,7 @@ import structlog
 
 from ami_bridge import AmiBridge, AmiError
 from campaigns.hours import next_open
-from campaigns.model import Contact, Outcome
+from campaigns.model import Contact, DialMode, Outcome
 from campaigns.ports import Store
 from campaigns.spec import Campaign
 from dialer.clock import Clock
@@ -76,6 +76,7 @@ class Placer:
         self._callback_demand = callback_demand
         """Free agents of a campaign that due callbacks are waiting for."""
         self._rates: dict[str, RateLimiter] = {}
+        self._behind = False
         self._spawn = spawn
         """Starts a task in the engine's task group (an Originate in its rate slot)."""
 
@@ -124,8 +125,25 @@ class Placer:
             abandon_wait=self._config.abandon_wait,
             at=loop_now,
         )
-        wanted = calls_to_place(dialing.mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
-        return wanted, recheck_in(dialing.mode, floor, stats)
+        mode = self._pacing_mode(dialing.mode)
+        wanted = calls_to_place(mode, floor, stats, dialing.abandon_rate_cap, limit=limit)
+        return wanted, recheck_in(mode, floor, stats)
+
+    def _pacing_mode(self, mode: DialMode) -> DialMode:
+        """Predictive only while the engine keeps up with its call events. Behind, it sees
+        answers late, ringing calls look lost, and a pacer that dials again for them adds
+        load and falls further behind: 1,100 agents starting together ran to 9,821 calls,
+        82 % of the answered ones abandoned and answers seen 48 s after the Originate.
+        Dialling for free agents only lets the calls in flight drain."""
+        lag = self._bridge.event_lag
+        behind = lag > self._config.behind_after
+        if behind != self._behind:
+            self._behind = behind
+            if behind:
+                log.warning("pacing_held_back", event_lag=round(lag, 2))
+            else:
+                log.info("pacing_resumed", event_lag=round(lag, 2))
+        return DialMode.PROGRESSIVE if behind and mode is DialMode.PREDICTIVE else mode
 
     async def dial_batch(self, campaign: Campaign, wanted: int) -> int:
         """Claim up to ``wanted`` due contacts and call those inside their calling hours."""

@@ -71,6 +71,19 @@ async def test_all_outcomes_at_once_with_duplicated_events(
     assert len([e for e in events if isinstance(e, CallOutcome)]) == len(EXPECTED)
 
 
+async def test_event_lag_is_how_long_call_events_waited_for_their_consumer(
+    bridge: AsteriskAmiBridge,
+) -> None:
+    """Events nobody took for half a second say so; taken at once, they say nearly 0."""
+    await dial(bridge, "lag1", "+31200000004")
+    await asyncio.sleep(0.6)  # busy settles within a quarter of a second; nobody reads
+    await collect(bridge, settled("lag1"))
+    assert bridge.event_lag > 0.3
+    await dial(bridge, "lag2", "+31200000004")
+    await collect(bridge, settled("lag2"))
+    assert bridge.event_lag < 0.1
+
+
 async def test_hangup_while_ringing(pbx: PbxSimulator, bridge: AsteriskAmiBridge) -> None:
     """The dialer hangs up a ringing call: no answer, and the channels are gone."""
     await dial_until_ringing(bridge, "r1", "+31200000003", timeout_s=30.0)

@@ -130,3 +130,32 @@ def test_the_agent_hangs_up_the_call_and_wraps_up_once(tmp_path: Path) -> None:
         await floor.close()
 
     run_virtual(main)
+
+
+def test_an_engine_behind_on_its_call_events_dials_only_for_free_agents(tmp_path: Path) -> None:
+    """Call events waiting more than a second for the engine: predictive dials as
+    progressive (never more calls than agents) until it has caught up, then overdials
+    again."""
+    model = CallModel(human=0.25, machine=0, busy=0.1, congestion=0, invalid=0, mean_talk=60)
+    spec = {"dialing": {"mode": "predictive", "max_concurrent": 100}, "retry": {"max_attempts": 1}}
+
+    async def main(loop: VirtualTimeLoop) -> None:
+        floor = await make_floor(loop, tmp_path, contacts=3000, model=model, spec=spec)
+        floor.login(*range(1, 11))
+        await floor.start()
+
+        async def most_calls(minutes: int) -> int:
+            most = 0
+            for _ in range(minutes * 60):
+                await floor.sleep(1)
+                most = max(most, floor.engine.calls_in_progress)
+            return most
+
+        floor.pbx.event_lag = 5.0
+        assert await most_calls(10) <= 10
+        floor.pbx.event_lag = 0.01
+        assert await most_calls(10) > 10
+        await floor.stop()
+        await floor.close()
+
+    run_virtual(main)
