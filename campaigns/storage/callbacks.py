@@ -102,9 +102,8 @@ class CallbackDelivery(SqlBase):
         if not wanted:
             return set()
         agents = t.agents.c
-        query = sa.select(agents.id).where(
-            agents.id.in_(wanted), agents.logged_in_to.isnot(None), agents.logged_in_to != service
-        )
+        # NULL (logged out) is not "another service": `!=` leaves it out.
+        query = sa.select(agents.id).where(agents.id.in_(wanted), agents.logged_in_to != service)
         return {row[0] for row in await self._rows(query)}
 
     async def log_out_agents_of(self, service: str) -> int:

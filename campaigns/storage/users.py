@@ -69,12 +69,9 @@ class UserRows(SqlBase):
 
     async def set_logged_in_to(self, user_id: int, service: str | None) -> None:
         async def work(conn: AsyncConnection) -> None:
-            agents = t.agents.c
-            query = sa.update(t.agents).where(agents.id == user_id)
-            if service is None:
-                await conn.execute(query.values(logged_in_to=None))
-            else:
-                await conn.execute(query.values(logged_in_to=service))
+            await conn.execute(
+                sa.update(t.agents).where(t.agents.c.id == user_id).values(logged_in_to=service)
+            )
 
         await self._tx(work)
 
