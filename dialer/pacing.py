@@ -137,6 +137,8 @@ class CampaignStats:
     _young: list[tuple[float, int, bool]] = field(default_factory=list)
     """Settled calls of cohorts not wholly settled yet: (placed at, order, human), a heap."""
     _order: Iterator[int] = field(default_factory=itertools.count)
+    _ended_exposure: float | None = None
+    """Time on call of ``talk_ends`` within the window they span, until the next end."""
 
     def record_call(
         self,
@@ -177,6 +179,7 @@ class CampaignStats:
     def record_talk(self, seconds: float, ended_at: float | None = None) -> None:
         """A talk of ``seconds`` ended (at ``ended_at`` on the loop's clock, if given)."""
         self.talk_times.append(seconds)
+        self._ended_exposure = None
         if ended_at is None:
             self.talk_ends.clear()
         else:
@@ -242,9 +245,11 @@ class CampaignStats:
         if now is None or len(ends) < ended:
             return self.mean_talk
         start = ends[0][0]
+        if self._ended_exposure is None:
+            # The same for every look until a call ends: summed once.
+            self._ended_exposure = sum(min(seconds, end - start) for end, seconds in ends)
         span = now - start
-        exposure = sum(min(seconds, end - start) for end, seconds in ends)
-        exposure += sum(min(t, span) for t in talking)
+        exposure = self._ended_exposure + sum(min(t, span) for t in talking)
         return exposure / ended if exposure > 0 else self.mean_talk
 
     @property

@@ -131,13 +131,12 @@ class CallbackDelivery:
                     seat = self._roster.take_free(
                         callback.campaign_id, now, prefer=callback.owner_id, held_ok=True
                     )
-                elif decision.route is Route.WAIT_FOR_OWNER:
+                elif decision.route in (Route.WAIT_FOR_OWNER, Route.ELSEWHERE):
+                    # Until the reservation runs out; an owner here is held back from
+                    # ordinary calls meanwhile.
                     assert callback.owner_id is not None and decision.until is not None
-                    held.add(callback.owner_id)
-                    deadlines.append(decision.until)
-                    continue
-                elif decision.route is Route.ELSEWHERE:
-                    assert decision.until is not None
+                    if decision.route is Route.WAIT_FOR_OWNER:
+                        held.add(callback.owner_id)
                     deadlines.append(decision.until)
                     continue
                 else:
